@@ -269,10 +269,12 @@ fn format_go(nanos: i64) -> String {
     let minutes = (magnitude / 60_000_000_000) % 60;
     let seconds_nanos = magnitude % 60_000_000_000;
     if hours > 0 {
-        out.push_str(&format!("{hours}h"));
+        out.push_str(&hours.to_string());
+        out.push('h');
     }
     if hours > 0 || minutes > 0 {
-        out.push_str(&format!("{minutes}m"));
+        out.push_str(&minutes.to_string());
+        out.push('m');
     }
     out.push_str(&fraction_text(seconds_nanos, 9));
     out.push('s');

@@ -4,6 +4,7 @@
 pub mod duration;
 pub mod k8s;
 pub mod names;
+pub mod schema;
 pub mod v1alpha1;
 pub mod crd;
 pub mod validation;

@@ -45,7 +45,7 @@ impl NameError {
 
 /// Checks an RFC 1123 subdomain (the rule for most Kubernetes object names).
 pub fn check_dns1123_subdomain(value: &str) -> Result<(), NameError> {
-    if value.is_empty() {
+    if value.trim().is_empty() {
         return Err(NameError::empty());
     }
     if value.contains('/') {
@@ -73,7 +73,7 @@ pub fn check_dns1123_subdomain(value: &str) -> Result<(), NameError> {
 
 /// Checks an RFC 1123 label (the rule for namespace names).
 pub fn check_dns1123_label(value: &str) -> Result<(), NameError> {
-    if value.is_empty() {
+    if value.trim().is_empty() {
         return Err(NameError::empty());
     }
     if value.trim() != value {

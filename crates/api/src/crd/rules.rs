@@ -419,7 +419,7 @@ fn connection_test_rules() -> Vec<CelRule> {
 fn duration_rules(kind: Kind) -> Vec<CelRule> {
     let schema = super::schema_without_rules(kind);
     let mut pointers = Vec::new();
-    collect_duration_nodes(&schema, String::new(), &mut pointers);
+    collect_duration_nodes(&schema, "", &mut pointers);
     pointers
         .into_iter()
         .map(|node| {
@@ -432,16 +432,16 @@ fn duration_rules(kind: Kind) -> Vec<CelRule> {
         .collect()
 }
 
-fn collect_duration_nodes(node: &Value, pointer: String, out: &mut Vec<String>) {
+fn collect_duration_nodes(node: &Value, pointer: &str, out: &mut Vec<String>) {
     if node.get("pattern").and_then(Value::as_str) == Some(DURATION_PATTERN) {
-        out.push(pointer.clone());
+        out.push(pointer.to_owned());
     }
     if let Some(properties) = node.get("properties").and_then(Value::as_object) {
         for (name, child) in properties {
-            collect_duration_nodes(child, format!("{pointer}/properties/{name}"), out);
+            collect_duration_nodes(child, &format!("{pointer}/properties/{name}"), out);
         }
     }
     if let Some(items) = node.get("items") {
-        collect_duration_nodes(items, format!("{pointer}/items"), out);
+        collect_duration_nodes(items, &format!("{pointer}/items"), out);
     }
 }

@@ -14,7 +14,7 @@
 //! [`to_yaml`] writes the deterministic block style Kollect uses for CRDs and Git exports.
 
 mod emit;
-mod parse;
+pub(crate) mod parse;
 mod scalar;
 
 use std::{collections::BTreeMap, fmt};

@@ -40,7 +40,7 @@ fn one_bad_document_does_not_hide_the_others() {
     let results = parse(b"a: 1\n---\nb: [\n---\nc: 3\n");
     assert_eq!(results.len(), 3);
     assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
-    assert_eq!(results[1].as_ref().expect_err("bad").location.line >= 3, true);
+    assert!(results[1].as_ref().expect_err("bad").location.line >= 3);
 }
 
 #[test]
@@ -62,9 +62,8 @@ fn alias_bomb_is_refused() {
     let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for level in 1..12 {
         let previous = level - 1;
-        text.push_str(&format!(
-            "a{level}: &a{level} [*a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}]\n"
-        ));
+        let refs = vec![format!("*a{previous}"); 10].join(", ");
+        text = format!("{text}a{level}: &a{level} [{refs}]\n");
     }
     let error = err(&text);
     assert!(error.message.contains("alias"), "{}", error.message);
@@ -108,7 +107,7 @@ fn oversized_file_is_refused() {
 
 #[test]
 fn binary_garbage_is_refused() {
-    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..4096u32).map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[1]).collect();
     let results = parse(&garbage);
     assert!(matches!(results.as_slice(), [Err(_)]), "{results:?}");
     let results = parse(b"a: 1\n\0\0\0");

@@ -14,7 +14,7 @@ use crate::{
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupVersionKind {
-    /// API group of the kind. Leave empty (or omit) for the core group, e.g. for ConfigMap.
+    /// API group of the kind. Leave empty (or omit) for the core group, e.g. for `ConfigMap`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// API version, for example `v1`.

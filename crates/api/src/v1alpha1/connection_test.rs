@@ -62,13 +62,13 @@ impl ConnectionTestSpec {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionTestSinkRef {
-    /// Name of a KollectSnapshotSink in the same namespace.
+    /// Name of a `KollectSnapshotSink` in the same namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_sink_ref: Option<ObjectName>,
-    /// Name of a KollectDatabaseSink in the same namespace.
+    /// Name of a `KollectDatabaseSink` in the same namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_sink_ref: Option<ObjectName>,
-    /// Name of a KollectEventSink in the same namespace.
+    /// Name of a `KollectEventSink` in the same namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_sink_ref: Option<ObjectName>,
 }

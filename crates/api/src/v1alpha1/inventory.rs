@@ -266,7 +266,7 @@ pub struct ClusterInventorySpec {
     /// Not supported (reserved for a rollup-specific extraction schema). Setting it is rejected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_ref: Option<NamespacedObjectReference>,
-    /// Names of the KollectClusterTargets to include. Empty: use `targetSelector`, else all.
+    /// Names of the `KollectClusterTargets` to include. Empty: use `targetSelector`, else all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_refs: Option<Vec<ObjectName>>,
     /// Selects cluster targets by label. Ignored when `targetRefs` is set.
@@ -301,7 +301,7 @@ pub struct ClusterInventorySpec {
         extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
     )]
     pub event_sink_refs: Option<Vec<InventorySinkRef>>,
-    /// Namespace of sink refs that name no namespace; its KollectScope also sets the interval
+    /// Namespace of sink refs that name no namespace; its `KollectScope` also sets the interval
     /// floor.
     #[serde(default = "default_sink_namespace")]
     pub sink_namespace: NamespaceName,

@@ -25,7 +25,7 @@ use super::common::{Conditions, GroupVersionKind, conditions_schema};
 #[serde(rename_all = "camelCase")]
 pub struct ProfileSpec {
     /// The kind this profile extracts from, for example `{group: apps, version: v1, kind:
-    /// Deployment}`. Leave `group` empty for core kinds such as ConfigMap.
+    /// Deployment}`. Leave `group` empty for core kinds such as `ConfigMap`.
     #[serde(rename = "targetGVK")]
     pub target_gvk: GroupVersionKind,
 

@@ -67,15 +67,15 @@ pub struct ScopeSpec {
     /// The ceiling.
     #[serde(flatten)]
     pub ceiling: ScopeCeilingSpec,
-    /// KollectSnapshotSink names inventories of this namespace may bind. Empty means any.
+    /// `KollectSnapshotSink` names inventories of this namespace may bind. Empty means any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub snapshot_sink_refs: Option<Vec<ObjectName>>,
-    /// KollectDatabaseSink names inventories of this namespace may bind. Empty means any.
+    /// `KollectDatabaseSink` names inventories of this namespace may bind. Empty means any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub database_sink_refs: Option<Vec<ObjectName>>,
-    /// KollectEventSink names inventories of this namespace may bind. Empty means any.
+    /// `KollectEventSink` names inventories of this namespace may bind. Empty means any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub event_sink_refs: Option<Vec<ObjectName>>,
@@ -98,15 +98,15 @@ pub struct ClusterScopeSpec {
     /// The ceiling.
     #[serde(flatten)]
     pub ceiling: ScopeCeilingSpec,
-    /// KollectSnapshotSink names cluster inventories may bind (any namespace). Empty means any.
+    /// `KollectSnapshotSink` names cluster inventories may bind (any namespace). Empty means any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub snapshot_sink_refs: Option<Vec<ObjectName>>,
-    /// KollectDatabaseSink names cluster inventories may bind. Empty means any.
+    /// `KollectDatabaseSink` names cluster inventories may bind. Empty means any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub database_sink_refs: Option<Vec<ObjectName>>,
-    /// KollectEventSink names cluster inventories may bind. Empty means any.
+    /// `KollectEventSink` names cluster inventories may bind. Empty means any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub event_sink_refs: Option<Vec<ObjectName>>,

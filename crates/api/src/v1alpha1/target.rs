@@ -33,7 +33,7 @@ use crate::{
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TargetSpec {
-    /// Name of a KollectProfile in the same namespace as this target.
+    /// Name of a `KollectProfile` in the same namespace as this target.
     pub profile_ref: ObjectName,
     /// Workload namespaces to collect from, selected by their labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,7 +120,7 @@ pub struct TargetStatus {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterTargetSpec {
-    /// The KollectProfile to use, by name and namespace (there is no fallback namespace).
+    /// The `KollectProfile` to use, by name and namespace (there is no fallback namespace).
     pub profile_ref: NamespacedObjectReference,
     /// Namespaces to collect from. Required and non-empty: an empty selector would collect
     /// cluster-wide and is refused.

@@ -87,7 +87,7 @@ pub(super) fn validate_cluster_inventory(
     check_unique_entries(
         report,
         &root.child("namespaces"),
-        spec.namespaces.as_deref().unwrap_or_default().iter().map(|n| n.as_str()),
+        spec.namespaces.as_deref().unwrap_or_default().iter().map(super::super::names::NamespaceName::as_str),
     );
     validate_bindings(spec, &root, RefNamespace::Allowed, settings, report);
     if let Some(interval) = &spec.export_min_interval {

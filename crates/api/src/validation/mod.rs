@@ -9,6 +9,7 @@
 //! Warnings are kept apart: an object with warnings only is admitted.
 
 mod connection_test;
+mod document;
 mod endpoint;
 mod field;
 mod inventory;
@@ -22,6 +23,7 @@ mod target;
 use std::fmt;
 
 pub use self::{
+    document::{COMPANION_KINDS, Checked, Subject, check, check_metadata},
     endpoint::{EndpointPolicy, check_host},
     field::FieldPath,
     path::{AttributePath, CEL_PREFIX, HELM_PREFIX, HelmField, PathError, secret_material_reached},
@@ -243,13 +245,11 @@ impl Report {
         self.warnings.push(Warning { field: field.map(ToString::to_string), message: message.into() });
     }
 
-    /// Appends another report, skipping errors whose field and type are already reported.
+    /// Appends another report, skipping errors on fields this report already has an error for
+    /// (two layers flagging one field would only repeat the problem).
     pub fn merge(&mut self, other: Report) {
         for error in other.errors {
-            let known = self
-                .errors
-                .iter()
-                .any(|e| e.field == error.field && e.error_type == error.error_type);
+            let known = self.errors.iter().any(|e| e.field == error.field);
             if !known {
                 self.errors.push(error);
             }

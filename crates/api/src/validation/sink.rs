@@ -261,7 +261,17 @@ fn check_object_store_endpoint(
                 Ok(())
             }
         }
-        "http" | "https" | "file" => check_url(endpoint, policy),
+        "http" | "https" => {
+            check_url(endpoint, policy)?;
+            if parts.path.trim_matches('/').is_empty() {
+                return Err(format!(
+                    "names no bucket: use {}://host[:port]/bucket/prefix or {native}://bucket/prefix",
+                    parts.scheme
+                ));
+            }
+            Ok(())
+        }
+        "file" => check_url(endpoint, policy),
         other => Err(format!(
             "unsupported scheme {other:?} for a {sink_type} sink: use {native}://bucket/prefix or \
              https://host[:port]/bucket/prefix"

@@ -73,12 +73,12 @@ fn validate_filter(filter: &CollectionFilterSpec, root: &FieldPath, report: &mut
     check_unique_entries(
         report,
         &root.child("includedNamespaces"),
-        filter.included_namespaces().iter().map(|n| n.as_str()),
+        filter.included_namespaces().iter().map(super::super::names::NamespaceName::as_str),
     );
     check_unique_entries(
         report,
         &root.child("excludedNamespaces"),
-        filter.excluded_namespaces().iter().map(|n| n.as_str()),
+        filter.excluded_namespaces().iter().map(super::super::names::NamespaceName::as_str),
     );
     if let Some(selector) = &filter.namespace_exclude_selector {
         validate_selector(selector, &root.child("namespaceExcludeSelector"), report);
