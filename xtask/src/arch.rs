@@ -18,22 +18,33 @@ use std::{collections::BTreeSet, path::Path, process::Command};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-/// What a crate may depend on. `None` means anything in the workspace.
-fn allowed(krate: &str) -> Option<Option<&'static [&'static str]>> {
+/// What a crate may depend on.
+#[derive(Clone, Copy)]
+enum Rule {
+    /// Only these workspace crates.
+    Only(&'static [&'static str]),
+    /// Anything in the workspace (tooling and end-to-end tests).
+    Any,
+}
+
+/// The rule of a crate; `None` for crates the table does not know.
+fn allowed(krate: &str) -> Option<Rule> {
     const API: &[&str] = &["kollect-api"];
     Some(match krate {
-        "kollect-api" => Some(&[]),
-        "kollect-extract" | "kollect-collect" | "kollect-aggregate" | "kollect-testkit" => Some(API),
-        "kollect-export" => Some(&["kollect-api", "kollect-aggregate"]),
-        "kollect-sinks" => Some(&["kollect-api", "kollect-export"]),
-        "kollect-controllers" => Some(&[
+        "kollect-api" => Rule::Only(&[]),
+        "kollect-extract" | "kollect-collect" | "kollect-aggregate" | "kollect-testkit" => {
+            Rule::Only(API)
+        }
+        "kollect-export" => Rule::Only(&["kollect-api", "kollect-aggregate"]),
+        "kollect-sinks" => Rule::Only(&["kollect-api", "kollect-export"]),
+        "kollect-controllers" => Rule::Only(&[
             "kollect-api",
             "kollect-extract",
             "kollect-collect",
             "kollect-aggregate",
             "kollect-export",
         ]),
-        "kollect" => Some(&[
+        "kollect" => Rule::Only(&[
             "kollect-api",
             "kollect-extract",
             "kollect-collect",
@@ -42,7 +53,7 @@ fn allowed(krate: &str) -> Option<Option<&'static [&'static str]>> {
             "kollect-sinks",
             "kollect-controllers",
         ]),
-        "xtask" | "kollect-e2e" => None,
+        "xtask" | "kollect-e2e" => Rule::Any,
         _ => return None,
     })
 }
@@ -74,9 +85,10 @@ pub(crate) fn check(metadata: &Value) -> Vec<Violation> {
             }
             let dev = dependency["kind"].as_str() == Some("dev");
             let permitted = match rule {
-                None => true,
-                Some(list) => {
-                    list.contains(&target) || (dev && target == "kollect-testkit" && name != "kollect-api")
+                Rule::Any => true,
+                Rule::Only(list) => {
+                    list.contains(&target)
+                        || (dev && target == "kollect-testkit" && name != "kollect-api")
                 }
             };
             if !permitted {
@@ -92,21 +104,35 @@ pub(crate) fn check(metadata: &Value) -> Vec<Violation> {
 
 pub(crate) fn run(root: &Path) -> Result<()> {
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root)
         .output()
         .context("run cargo metadata")?;
     if !output.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let metadata: Value = serde_json::from_slice(&output.stdout).context("parse cargo metadata")?;
     let violations = check(&metadata);
     if violations.is_empty() {
         let count = metadata["packages"].as_array().map_or(0, Vec::len);
-        crate::print_line(&format!("architecture: {count} crates, every dependency edge allowed"));
+        crate::print_line(&format!(
+            "architecture: {count} crates, every dependency edge allowed"
+        ));
         return Ok(());
     }
-    let list: Vec<String> = violations.into_iter().map(|v| format!("  {}", v.0)).collect();
+    let list: Vec<String> = violations
+        .into_iter()
+        .map(|v| format!("  {}", v.0))
+        .collect();
     bail!("architecture check failed:\n{}", list.join("\n"))
 }
 
@@ -120,7 +146,11 @@ mod tests {
         let dependencies: Vec<Value> = dependencies
             .iter()
             .map(|(target, kind)| {
-                let kind = if kind.is_empty() { Value::Null } else { json!(kind) };
+                let kind = if kind.is_empty() {
+                    Value::Null
+                } else {
+                    json!(kind)
+                };
                 json!({"name": target, "kind": kind})
             })
             .collect();
@@ -135,7 +165,11 @@ mod tests {
         ]});
         let violations = check(&metadata);
         assert_eq!(violations.len(), 1, "{violations:?}");
-        assert!(violations[0].0.starts_with("kollect-api -> kollect-extract (dependency)"));
+        assert!(
+            violations[0]
+                .0
+                .starts_with("kollect-api -> kollect-extract (dependency)")
+        );
     }
 
     #[test]
@@ -147,7 +181,11 @@ mod tests {
         ]});
         let violations = check(&metadata);
         assert_eq!(violations.len(), 1, "{violations:?}");
-        assert!(violations[0].0.contains("kollect-aggregate -> kollect-collect (dev-dependency)"));
+        assert!(
+            violations[0]
+                .0
+                .contains("kollect-aggregate -> kollect-collect (dev-dependency)")
+        );
     }
 
     #[test]
@@ -161,13 +199,21 @@ mod tests {
         ]});
         let violations = check(&metadata);
         assert_eq!(violations.len(), 1, "{violations:?}");
-        assert!(violations[0].0.starts_with("kollect-controllers -> kollect-sinks"));
+        assert!(
+            violations[0]
+                .0
+                .starts_with("kollect-controllers -> kollect-sinks")
+        );
     }
 
     #[test]
     fn unknown_crates_are_reported() {
         let metadata = json!({"packages": [package("kollect-model", &[])]});
-        assert!(check(&metadata)[0].0.contains("not in the architecture table"));
+        assert!(
+            check(&metadata)[0]
+                .0
+                .contains("not in the architecture table")
+        );
     }
 
     #[test]

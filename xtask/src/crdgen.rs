@@ -11,9 +11,13 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     let wanted: Vec<String> = Kind::ALL.into_iter().map(crd::file_name).collect();
     for entry in std::fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
         let path = entry?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if !wanted.contains(&name) {
-            std::fs::remove_file(&path).with_context(|| format!("remove stale {}", path.display()))?;
+            std::fs::remove_file(&path)
+                .with_context(|| format!("remove stale {}", path.display()))?;
             crate::print_line(&format!("removed {}", path.display()));
         }
     }

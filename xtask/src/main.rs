@@ -34,7 +34,10 @@ fn main() -> Result<()> {
 /// The workspace root: the parent of this crate's directory.
 fn workspace_root() -> Result<PathBuf> {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().map(Path::to_path_buf).context("xtask lives inside the workspace")
+    manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask lives inside the workspace")
 }
 
 /// xtask's output is for humans at a terminal.

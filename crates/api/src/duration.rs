@@ -50,7 +50,9 @@ pub enum DurationError {
     )]
     Syntax(String),
     /// A unit is missing or unknown.
-    #[error("{text:?} has an unknown or missing unit {unit:?}; valid units are ns, us, ms, s, m, h")]
+    #[error(
+        "{text:?} has an unknown or missing unit {unit:?}; valid units are ns, us, ms, s, m, h"
+    )]
     Unit {
         /// The whole input.
         text: String,
@@ -65,13 +67,19 @@ pub enum DurationError {
 impl Duration {
     /// The zero duration, written `0s`.
     pub fn zero() -> Self {
-        Self { text: "0s".to_owned(), nanos: 0 }
+        Self {
+            text: "0s".to_owned(),
+            nanos: 0,
+        }
     }
 
     /// A duration of whole seconds, written in Go's canonical form.
     pub fn from_secs(secs: i64) -> Self {
         let nanos = secs.saturating_mul(1_000_000_000);
-        Self { text: format_go(nanos), nanos }
+        Self {
+            text: format_go(nanos),
+            nanos,
+        }
     }
 
     /// The value in nanoseconds (negative for negative durations).
@@ -81,7 +89,9 @@ impl Duration {
 
     /// The value as a [`std::time::Duration`], or `None` when it is negative.
     pub fn to_std(&self) -> Option<std::time::Duration> {
-        u64::try_from(self.nanos).ok().map(std::time::Duration::from_nanos)
+        u64::try_from(self.nanos)
+            .ok()
+            .map(std::time::Duration::from_nanos)
     }
 
     /// The text exactly as written in the manifest.
@@ -105,7 +115,10 @@ impl FromStr for Duration {
     type Err = DurationError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        parse_go(text).map(|nanos| Self { text: text.to_owned(), nanos })
+        parse_go(text).map(|nanos| Self {
+            text: text.to_owned(),
+            nanos,
+        })
     }
 }
 
@@ -172,13 +185,20 @@ fn parse_go(text: &str) -> Result<i64, DurationError> {
             .iter()
             .find(|(name, _)| !name.is_empty() && *name == unit)
             .map(|(_, scale)| *scale)
-            .ok_or_else(|| DurationError::Unit { text: text.to_owned(), unit: unit.to_owned() })?;
+            .ok_or_else(|| DurationError::Unit {
+                text: text.to_owned(),
+                unit: unit.to_owned(),
+            })?;
         total = total
             .checked_add(number.scaled(scale).ok_or_else(|| overflow(text))?)
             .ok_or_else(|| overflow(text))?;
         rest = after_unit;
     }
-    let limit = if negative { 1u128 << 63 } else { (1u128 << 63) - 1 };
+    let limit = if negative {
+        1u128 << 63
+    } else {
+        (1u128 << 63) - 1
+    };
     if total > limit {
         return Err(overflow(text));
     }
@@ -204,7 +224,11 @@ struct Number<'a> {
 impl Number<'_> {
     /// `whole.fraction × scale`, truncated towards zero as Go does.
     fn scaled(&self, scale: u128) -> Option<u128> {
-        let whole: u128 = if self.whole.is_empty() { 0 } else { self.whole.parse().ok()? };
+        let whole: u128 = if self.whole.is_empty() {
+            0
+        } else {
+            self.whole.parse().ok()?
+        };
         let mut value = whole.checked_mul(scale)?;
         let mut divisor: u128 = 1;
         let mut fraction: u128 = 0;
@@ -219,12 +243,18 @@ impl Number<'_> {
 
 fn split_number(input: &str) -> Option<(Number<'_>, &str)> {
     let bytes = input.as_bytes();
-    let whole_end = bytes.iter().position(|b| !b.is_ascii_digit()).unwrap_or(bytes.len());
+    let whole_end = bytes
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(bytes.len());
     let whole = &input[..whole_end];
     let mut rest = &input[whole_end..];
     let mut fraction = "";
     if let Some(after_dot) = rest.strip_prefix('.') {
-        let end = after_dot.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(after_dot.len());
+        let end = after_dot
+            .bytes()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(after_dot.len());
         fraction = &after_dot[..end];
         rest = &after_dot[end..];
     }
@@ -341,7 +371,10 @@ mod tests {
     #[case("300000000h")]
     #[case("1e3s")]
     fn rejects_invalid_durations(#[case] text: &str) {
-        assert!(text.parse::<Duration>().is_err(), "{text:?} should be rejected");
+        assert!(
+            text.parse::<Duration>().is_err(),
+            "{text:?} should be rejected"
+        );
     }
 
     #[test]
@@ -378,7 +411,10 @@ mod tests {
     #[test]
     fn serde_round_trip_keeps_the_text() {
         let parsed: Duration = serde_json::from_str("\"1h0m\"").expect("valid");
-        assert_eq!(serde_json::to_string(&parsed).expect("serialises"), "\"1h0m\"");
+        assert_eq!(
+            serde_json::to_string(&parsed).expect("serialises"),
+            "\"1h0m\""
+        );
         assert_eq!(parsed.canonical(), "1h0m0s");
         let error = serde_json::from_str::<Duration>("\"soon\"").expect_err("invalid");
         assert!(error.to_string().contains("is not a duration"), "{error}");

@@ -35,11 +35,17 @@ pub struct NameError {
 
 impl NameError {
     fn empty() -> Self {
-        Self { empty: true, message: "must not be empty".to_owned() }
+        Self {
+            empty: true,
+            message: "must not be empty".to_owned(),
+        }
     }
 
     fn invalid(message: impl Into<String>) -> Self {
-        Self { empty: false, message: message.into() }
+        Self {
+            empty: false,
+            message: message.into(),
+        }
     }
 }
 
@@ -54,7 +60,9 @@ pub fn check_dns1123_subdomain(value: &str) -> Result<(), NameError> {
         ));
     }
     if value.trim() != value {
-        return Err(NameError::invalid("must not have leading or trailing whitespace"));
+        return Err(NameError::invalid(
+            "must not have leading or trailing whitespace",
+        ));
     }
     if value.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
         return Err(NameError::invalid(format!(
@@ -77,7 +85,9 @@ pub fn check_dns1123_label(value: &str) -> Result<(), NameError> {
         return Err(NameError::empty());
     }
     if value.trim() != value {
-        return Err(NameError::invalid("must not have leading or trailing whitespace"));
+        return Err(NameError::invalid(
+            "must not have leading or trailing whitespace",
+        ));
     }
     if value.len() > DNS1123_LABEL_MAX_LENGTH {
         return Err(NameError::invalid(format!(
@@ -124,7 +134,9 @@ pub fn check_qualified_name(key: &str) -> Result<(), NameError> {
         })?;
     }
     if name.is_empty() {
-        return Err(NameError::invalid("the name part after '/' must not be empty"));
+        return Err(NameError::invalid(
+            "the name part after '/' must not be empty",
+        ));
     }
     if name.len() > 63 || !is_label_value_body(name) {
         return Err(NameError::invalid(
@@ -154,7 +166,9 @@ fn is_label_value_body(value: &str) -> bool {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         }
         _ => false,
     }
@@ -303,7 +317,9 @@ impl KnownFormat {
 
     /// Finds the format whose schema pattern is `pattern`.
     pub fn from_pattern(pattern: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|format| format.pattern() == pattern)
+        Self::ALL
+            .into_iter()
+            .find(|format| format.pattern() == pattern)
     }
 
     /// The schema pattern of the format.
@@ -320,10 +336,13 @@ impl KnownFormat {
         match self {
             Self::ObjectName => check_dns1123_subdomain(value),
             Self::NamespaceName => check_dns1123_label(value),
-            Self::Duration => value.parse::<Duration>().map(drop).map_err(|error| NameError {
-                empty: value.is_empty(),
-                message: error.to_string(),
-            }),
+            Self::Duration => value
+                .parse::<Duration>()
+                .map(drop)
+                .map_err(|error| NameError {
+                    empty: value.is_empty(),
+                    message: error.to_string(),
+                }),
         }
     }
 }
@@ -362,7 +381,11 @@ mod tests {
     #[test]
     fn slash_message_mentions_namespace_pairs() {
         let error = check_dns1123_subdomain("team-a/x").expect_err("invalid");
-        assert!(error.message.contains("namespace/name"), "{}", error.message);
+        assert!(
+            error.message.contains("namespace/name"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
@@ -371,7 +394,10 @@ mod tests {
         assert!(check_dns1123_subdomain(&long).is_ok());
         let too_long = vec!["a".repeat(63); 5].join(".");
         assert!(check_dns1123_subdomain(&too_long).is_err());
-        assert!(check_dns1123_subdomain(&"a".repeat(64)).is_err(), "labels are at most 63");
+        assert!(
+            check_dns1123_subdomain(&"a".repeat(64)).is_err(),
+            "labels are at most 63"
+        );
     }
 
     #[rstest]
@@ -408,7 +434,9 @@ mod tests {
 
     #[test]
     fn patterns_agree_with_checkers() {
-        let cases = ["a", "my-name", "a.b", "Bad", "-a", "a-", "a/b", "", "a..b", "x1", "1x"];
+        let cases = [
+            "a", "my-name", "a.b", "Bad", "-a", "a-", "a/b", "", "a..b", "x1", "1x",
+        ];
         for format in KnownFormat::ALL {
             let pattern = regex::Regex::new(format.pattern()).expect("pattern compiles");
             for case in cases {

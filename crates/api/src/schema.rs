@@ -121,7 +121,9 @@ pub struct Schema {
 impl Schema {
     /// Compiles a schema given as JSON.
     pub fn new(schema: &Value) -> Result<Self, SchemaError> {
-        Ok(Self { root: compile(schema, "")? })
+        Ok(Self {
+            root: compile(schema, "")?,
+        })
     }
 
     /// The compiled schema of one Kollect kind (compiled once, then shared).
@@ -136,7 +138,10 @@ impl Schema {
                 })
                 .collect()
         });
-        let index = Kind::ALL.iter().position(|k| *k == kind).unwrap_or_default();
+        let index = Kind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or_default();
         &schemas[index]
     }
 
@@ -180,15 +185,21 @@ impl Path<'_> {
 }
 
 fn compile(schema: &Value, pointer: &str) -> Result<Node, SchemaError> {
-    let error = |message: &str| SchemaError { pointer: pointer.to_owned(), message: message.to_owned() };
-    let Some(map) = schema.as_object() else { return Err(error("a schema node must be an object")) };
+    let error = |message: &str| SchemaError {
+        pointer: pointer.to_owned(),
+        message: message.to_owned(),
+    };
+    let Some(map) = schema.as_object() else {
+        return Err(error("a schema node must be an object"));
+    };
     let mut node = Node {
         json_type: match map.get("type").and_then(Value::as_str) {
             Some(name) => Some(JsonType::parse(name).ok_or_else(|| error("unknown type"))?),
             None => None,
         },
         int_or_string: map.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)),
-        preserve_unknown: map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)),
+        preserve_unknown: map.get("x-kubernetes-preserve-unknown-fields")
+            == Some(&Value::Bool(true)),
         nullable: map.get("nullable") == Some(&Value::Bool(true)),
         required: strings(map.get("required")),
         enum_values: map.get("enum").and_then(Value::as_array).cloned(),
@@ -208,7 +219,9 @@ fn compile(schema: &Value, pointer: &str) -> Result<Node, SchemaError> {
     }
     node.list_type = match map.get("x-kubernetes-list-type").and_then(Value::as_str) {
         Some("set") => Some(ListType::Set),
-        Some("map") => Some(ListType::Map(strings(map.get("x-kubernetes-list-map-keys")))),
+        Some("map") => Some(ListType::Map(strings(
+            map.get("x-kubernetes-list-map-keys"),
+        ))),
         Some("atomic") => Some(ListType::Atomic),
         Some(_) => return Err(error("unknown x-kubernetes-list-type")),
         None => None,
@@ -216,12 +229,15 @@ fn compile(schema: &Value, pointer: &str) -> Result<Node, SchemaError> {
     if let Some(properties) = map.get("properties").and_then(Value::as_object) {
         for (name, child) in properties {
             let child_pointer = format!("{pointer}/properties/{name}");
-            node.properties.insert(name.clone(), compile(child, &child_pointer)?);
+            node.properties
+                .insert(name.clone(), compile(child, &child_pointer)?);
         }
     }
     if let Some(additional) = map.get("additionalProperties").filter(|a| a.is_object()) {
-        node.additional =
-            Some(Box::new(compile(additional, &format!("{pointer}/additionalProperties"))?));
+        node.additional = Some(Box::new(compile(
+            additional,
+            &format!("{pointer}/additionalProperties"),
+        )?));
     }
     if let Some(items) = map.get("items") {
         node.items = Some(Box::new(compile(items, &format!("{pointer}/items"))?));
@@ -232,7 +248,13 @@ fn compile(schema: &Value, pointer: &str) -> Result<Node, SchemaError> {
 fn strings(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -256,7 +278,8 @@ fn default_node(node: &Node, value: &mut Value) {
                     }
                 }
             } else if let Some(additional) = &node.additional {
-                map.values_mut().for_each(|child| default_node(additional, child));
+                map.values_mut()
+                    .for_each(|child| default_node(additional, child));
             }
         }
         Value::Array(items) => {
@@ -277,7 +300,11 @@ fn error(kind: ErrorType, path: &Path<'_>, detail: impl Into<String>) -> FieldEr
 fn validate_node(node: &Node, value: &Value, path: &Path<'_>, errors: &mut Vec<FieldError>) {
     if value.is_null() {
         if !node.nullable {
-            errors.push(error(ErrorType::TypeInvalid, path, "must not be null; remove the field"));
+            errors.push(error(
+                ErrorType::TypeInvalid,
+                path,
+                "must not be null; remove the field",
+            ));
         }
         return;
     }
@@ -295,8 +322,12 @@ fn validate_node(node: &Node, value: &Value, path: &Path<'_>, errors: &mut Vec<F
     {
         let list: Vec<String> = allowed.iter().map(ToString::to_string).collect();
         errors.push(
-            error(ErrorType::NotSupported, path, format!("supported values: {}", list.join(", ")))
-                .with_value(value),
+            error(
+                ErrorType::NotSupported,
+                path,
+                format!("supported values: {}", list.join(", ")),
+            )
+            .with_value(value),
         );
         return;
     }
@@ -310,7 +341,12 @@ fn validate_node(node: &Node, value: &Value, path: &Path<'_>, errors: &mut Vec<F
 }
 
 fn type_error(node: &Node, expected: JsonType, value: &Value, path: &Path<'_>) -> FieldError {
-    let mut detail = format!("must be {} {}, not {}", article(expected), expected.name(), json_type(value));
+    let mut detail = format!(
+        "must be {} {}, not {}",
+        article(expected),
+        expected.name(),
+        json_type(value)
+    );
     match (expected, value) {
         (JsonType::Object, Value::String(text)) if node.required.iter().any(|r| r == "name") => {
             detail = format!("{detail}; write it as an object: {{name: {text}}}");
@@ -325,10 +361,19 @@ fn type_error(node: &Node, expected: JsonType, value: &Value, path: &Path<'_>) -
 }
 
 fn article(json_type: JsonType) -> &'static str {
-    if json_type == JsonType::Integer || json_type == JsonType::Object { "an" } else { "a" }
+    if json_type == JsonType::Integer || json_type == JsonType::Object {
+        "an"
+    } else {
+        "a"
+    }
 }
 
-fn validate_object(node: &Node, map: &Map<String, Value>, path: &Path<'_>, errors: &mut Vec<FieldError>) {
+fn validate_object(
+    node: &Node,
+    map: &Map<String, Value>,
+    path: &Path<'_>,
+    errors: &mut Vec<FieldError>,
+) {
     for required in &node.required {
         if map.get(required).is_none_or(Value::is_null) {
             let child = Path::Field(path, required);
@@ -347,7 +392,8 @@ fn validate_object(node: &Node, map: &Map<String, Value>, path: &Path<'_>, error
             validate_node(child_node, child, &child_path, errors);
         } else if let Some(additional) = &node.additional {
             validate_node(additional, child, &Path::Key(path, key), errors);
-        } else if !(node.preserve_unknown || node.properties.is_empty() && node.json_type.is_none()) {
+        } else if !(node.preserve_unknown || node.properties.is_empty() && node.json_type.is_none())
+        {
             errors.push(unknown_field(node, key, path));
         }
     }
@@ -357,7 +403,12 @@ fn unknown_field(node: &Node, key: &str, path: &Path<'_>) -> FieldError {
     let known: Vec<&str> = node.properties.keys().map(String::as_str).collect();
     let suggestion = known
         .iter()
-        .map(|candidate| (edit_distance(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()), *candidate))
+        .map(|candidate| {
+            (
+                edit_distance(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()),
+                *candidate,
+            )
+        })
         .filter(|(distance, _)| *distance <= 2)
         .min()
         .map(|(_, candidate)| format!("did you mean {candidate:?}? "))
@@ -371,13 +422,22 @@ fn validate_array(node: &Node, items: &[Value], path: &Path<'_>, errors: &mut Ve
         && items.len() as u64 > max
     {
         errors.push(
-            error(ErrorType::TooMany, path, format!("must have at most {max} items")).with_value(items.len()),
+            error(
+                ErrorType::TooMany,
+                path,
+                format!("must have at most {max} items"),
+            )
+            .with_value(items.len()),
         );
     }
     if let Some(min) = node.min_items
         && (items.len() as u64) < min
     {
-        errors.push(error(ErrorType::Required, path, format!("must have at least {min} items")));
+        errors.push(error(
+            ErrorType::Required,
+            path,
+            format!("must have at least {min} items"),
+        ));
     }
     if let Some(item_node) = &node.items {
         for (index, item) in items.iter().enumerate() {
@@ -390,8 +450,12 @@ fn validate_array(node: &Node, items: &[Value], path: &Path<'_>, errors: &mut Ve
             for (index, item) in items.iter().enumerate() {
                 if !seen.insert(item.to_string()) {
                     errors.push(
-                        error(ErrorType::Duplicate, &Path::Index(path, index), "entries must be unique")
-                            .with_value(item),
+                        error(
+                            ErrorType::Duplicate,
+                            &Path::Index(path, index),
+                            "entries must be unique",
+                        )
+                        .with_value(item),
                     );
                 }
             }
@@ -399,15 +463,21 @@ fn validate_array(node: &Node, items: &[Value], path: &Path<'_>, errors: &mut Ve
         Some(ListType::Map(keys)) => {
             let mut seen = BTreeSet::new();
             for (index, item) in items.iter().enumerate() {
-                let identity: Vec<String> =
-                    keys.iter().map(|k| item.get(k).map(ToString::to_string).unwrap_or_default()).collect();
+                let identity: Vec<String> = keys
+                    .iter()
+                    .map(|k| item.get(k).map(ToString::to_string).unwrap_or_default())
+                    .collect();
                 if !seen.insert(identity.clone()) {
                     let detail = format!("another entry has the same {}", keys.join(", "));
                     let first_key = keys.first().map_or("", String::as_str);
                     let index_path = Path::Index(path, index);
                     errors.push(
-                        error(ErrorType::Duplicate, &Path::Field(&index_path, first_key), detail)
-                            .with_value(item.get(first_key).unwrap_or(&Value::Null)),
+                        error(
+                            ErrorType::Duplicate,
+                            &Path::Field(&index_path, first_key),
+                            detail,
+                        )
+                        .with_value(item.get(first_key).unwrap_or(&Value::Null)),
                     );
                 }
             }
@@ -421,8 +491,16 @@ fn validate_string(node: &Node, text: &str, path: &Path<'_>, errors: &mut Vec<Fi
     if let Some(min) = node.min_length
         && length < min
     {
-        let kind = if text.is_empty() { ErrorType::Required } else { ErrorType::Invalid };
-        let detail = if text.is_empty() { "must not be empty".to_owned() } else { format!("must be at least {min} characters") };
+        let kind = if text.is_empty() {
+            ErrorType::Required
+        } else {
+            ErrorType::Invalid
+        };
+        let detail = if text.is_empty() {
+            "must not be empty".to_owned()
+        } else {
+            format!("must be at least {min} characters")
+        };
         errors.push(error(kind, path, detail).with_value(text));
         return;
     }
@@ -430,7 +508,12 @@ fn validate_string(node: &Node, text: &str, path: &Path<'_>, errors: &mut Vec<Fi
         && length > max
     {
         errors.push(
-            error(ErrorType::TooLong, path, format!("must be at most {max} characters")).with_value(text),
+            error(
+                ErrorType::TooLong,
+                path,
+                format!("must be at most {max} characters"),
+            )
+            .with_value(text),
         );
         return;
     }
@@ -440,39 +523,68 @@ fn validate_string(node: &Node, text: &str, path: &Path<'_>, errors: &mut Vec<Fi
         let (kind, detail) = match KnownFormat::from_pattern(pattern).map(|f| f.check(text)) {
             Some(Err(problem)) if problem.empty => (ErrorType::Required, problem.message),
             Some(Err(problem)) => (ErrorType::Invalid, problem.message),
-            _ => (ErrorType::Invalid, format!("must match the pattern {pattern}")),
+            _ => (
+                ErrorType::Invalid,
+                format!("must match the pattern {pattern}"),
+            ),
         };
         errors.push(error(kind, path, detail).with_value(text));
         return;
     }
     match node.format.as_deref() {
         Some("byte")
-            if base64::engine::general_purpose::STANDARD.decode(text.trim()).is_err() => {
-                errors.push(
-                    error(ErrorType::Invalid, path, "must be base64-encoded data").with_value(text),
-                );
-            }
+            if base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .is_err() =>
+        {
+            errors.push(
+                error(ErrorType::Invalid, path, "must be base64-encoded data").with_value(text),
+            );
+        }
         Some("date-time") if !is_rfc3339(text) => {
             errors.push(
-                error(ErrorType::Invalid, path, "must be an RFC 3339 time such as 2024-01-31T12:00:00Z")
-                    .with_value(text),
+                error(
+                    ErrorType::Invalid,
+                    path,
+                    "must be an RFC 3339 time such as 2024-01-31T12:00:00Z",
+                )
+                .with_value(text),
             );
         }
         _ => {}
     }
 }
 
-fn validate_number(node: &Node, number: &serde_json::Number, path: &Path<'_>, errors: &mut Vec<FieldError>) {
+fn validate_number(
+    node: &Node,
+    number: &serde_json::Number,
+    path: &Path<'_>,
+    errors: &mut Vec<FieldError>,
+) {
     let Some(value) = number.as_f64() else { return };
     if let Some(minimum) = node.minimum
         && value < minimum
     {
-        errors.push(error(ErrorType::Invalid, path, format!("must be at least {minimum}")).with_value(number));
+        errors.push(
+            error(
+                ErrorType::Invalid,
+                path,
+                format!("must be at least {minimum}"),
+            )
+            .with_value(number),
+        );
     }
     if let Some(maximum) = node.maximum
         && value > maximum
     {
-        errors.push(error(ErrorType::Invalid, path, format!("must be at most {maximum}")).with_value(number));
+        errors.push(
+            error(
+                ErrorType::Invalid,
+                path,
+                format!("must be at most {maximum}"),
+            )
+            .with_value(number),
+        );
     }
     let range = match node.format.as_deref() {
         Some("int32") => Some((f64::from(i32::MIN), f64::from(i32::MAX))),

@@ -10,6 +10,8 @@
 //! Rules are evaluated the way the API server does: on defaulted objects, only where the node
 //! exists, with `self` bound to the node and property names escaped (`as` → `__as__`).
 
+#![allow(clippy::panic)] // helpers fail the test with a message
+
 mod support;
 
 use cel::{Context, Program};
@@ -25,8 +27,27 @@ use support::{load_cases, repo_root};
 
 /// CEL reserved words: Kubernetes escapes property names equal to one as `__word__`.
 const RESERVED: [&str; 21] = [
-    "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function",
-    "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while",
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
 ];
 
 fn escape_key(key: &str) -> String {
@@ -41,9 +62,11 @@ fn escape_key(key: &str) -> String {
 
 fn escape(value: &Value) -> Value {
     match value {
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (escape_key(k), escape(v))).collect::<Map<_, _>>())
-        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (escape_key(k), escape(v)))
+                .collect::<Map<_, _>>(),
+        ),
         Value::Array(items) => Value::Array(items.iter().map(escape).collect()),
         other => other.clone(),
     }
@@ -56,10 +79,16 @@ fn nodes<'a>(object: &'a Value, pointer: &str) -> Vec<&'a Value> {
     while let Some(segment) = segments.next() {
         current = match segment {
             "properties" => {
-                let name = segments.next().expect("a property name follows /properties");
+                let name = segments
+                    .next()
+                    .expect("a property name follows /properties");
                 current.into_iter().filter_map(|v| v.get(name)).collect()
             }
-            "items" => current.into_iter().filter_map(Value::as_array).flatten().collect(),
+            "items" => current
+                .into_iter()
+                .filter_map(Value::as_array)
+                .flatten()
+                .collect(),
             other => panic!("unexpected schema pointer segment {other}"),
         };
     }
@@ -79,7 +108,11 @@ fn compiled_rules() -> Vec<Compiled> {
             cel_rules(kind).into_iter().map(move |rule| {
                 let program = Program::compile(&rule.rule)
                     .unwrap_or_else(|e| panic!("{kind}: rule {} does not compile: {e}", rule.rule));
-                Compiled { kind, rule, program }
+                Compiled {
+                    kind,
+                    rule,
+                    program,
+                }
             })
         })
         .collect()
@@ -87,7 +120,10 @@ fn compiled_rules() -> Vec<Compiled> {
 
 /// The messages of the rules the object fails.
 fn failures(rules: &[Compiled], object: &Value) -> Vec<String> {
-    let Some(kind) = object.get("kind").and_then(Value::as_str).and_then(|k| k.parse::<Kind>().ok())
+    let Some(kind) = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .and_then(|k| k.parse::<Kind>().ok())
     else {
         return Vec::new();
     };
@@ -97,7 +133,9 @@ fn failures(rules: &[Compiled], object: &Value) -> Vec<String> {
     for compiled in rules.iter().filter(|c| c.kind == kind) {
         for node in nodes(&defaulted, &compiled.rule.node) {
             let mut context = Context::default();
-            context.add_variable("self", escape(node)).expect("JSON converts to CEL");
+            context
+                .add_variable("self", escape(node))
+                .expect("JSON converts to CEL");
             match compiled.program.execute(&context) {
                 Ok(cel::Value::Bool(true)) => {}
                 outcome => failed.push(format!("{} ({:?})", compiled.rule.message, outcome)),
@@ -130,12 +168,20 @@ fn example_objects() -> Vec<(String, Value)> {
 #[test]
 fn every_rule_compiles_and_names_an_existing_node() {
     let rules = compiled_rules();
-    assert!(rules.len() > 40, "expected the rules of all kinds, found {}", rules.len());
+    assert!(
+        rules.len() > 40,
+        "expected the rules of all kinds, found {}",
+        rules.len()
+    );
     for kind in Kind::ALL {
         let crd = serde_json::to_value(kind.crd()).expect("encodes");
         let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
         for rule in cel_rules(kind) {
-            assert!(schema.pointer(&rule.node).is_some(), "{kind}: no node {}", rule.node);
+            assert!(
+                schema.pointer(&rule.node).is_some(),
+                "{kind}: no node {}",
+                rule.node
+            );
         }
     }
 }
@@ -150,16 +196,28 @@ fn rules_agree_with_the_webhook_on_every_fixture() {
             let report = validation::check(object, &case.settings).report;
             let in_scope = case.single_object_layer() || case.setup.iter().any(|s| s == object);
             if in_scope && report.is_valid() {
-                assert!(failed.is_empty(), "{}: the CRD would refuse an object the webhook admits: {failed:#?}", case.label());
+                assert!(
+                    failed.is_empty(),
+                    "{}: the CRD would refuse an object the webhook admits: {failed:#?}",
+                    case.label()
+                );
             }
             if !failed.is_empty() {
-                assert!(!report.is_valid(), "{}: a CEL rule refuses it but validation admits it: {failed:#?}", case.label());
+                assert!(
+                    !report.is_valid(),
+                    "{}: a CEL rule refuses it but validation admits it: {failed:#?}",
+                    case.label()
+                );
             }
             evaluated += 1;
         }
         if case.expect.get("cel").and_then(Value::as_str) == Some("reject") {
             for object in &case.objects {
-                assert!(!failures(&rules, object).is_empty(), "{}: expected the CEL rules alone to refuse it", case.label());
+                assert!(
+                    !failures(&rules, object).is_empty(),
+                    "{}: expected the CEL rules alone to refuse it",
+                    case.label()
+                );
             }
         }
     }
@@ -170,10 +228,18 @@ fn rules_agree_with_the_webhook_on_every_fixture() {
 fn rules_admit_every_shipped_example() {
     let rules = compiled_rules();
     let examples = example_objects();
-    assert!(examples.len() >= 11, "expected at least one example per kind");
+    assert!(
+        examples.len() >= 11,
+        "expected at least one example per kind"
+    );
     for (file, object) in examples {
         let failed = failures(&rules, &object);
         assert!(failed.is_empty(), "{file}: {failed:#?}");
-        assert!(validation::check(&object, &Settings::default()).report.is_valid(), "{file}");
+        assert!(
+            validation::check(&object, &Settings::default())
+                .report
+                .is_valid(),
+            "{file}"
+        );
     }
 }

@@ -43,7 +43,11 @@ const GENERATED_HEADER: &str =
 
 /// File name of a kind's CRD under `deploy/crds/`, e.g. `kollect.dev_kollectprofiles.yaml`.
 pub fn file_name(kind: Kind) -> String {
-    format!("{}_{}.yaml", crate::v1alpha1::GROUP, kind.crd().spec.names.plural)
+    format!(
+        "{}_{}.yaml",
+        crate::v1alpha1::GROUP,
+        kind.crd().spec.names.plural
+    )
 }
 
 /// One kind's CRD as a YAML document, as written to `deploy/crds/`.
@@ -95,7 +99,9 @@ fn schema_without_rules(kind: Kind) -> Value {
 /// The `openAPIV3Schema` of one kind's finished CRD, as JSON.
 pub fn schema(kind: Kind) -> Value {
     let crd = serde_json::to_value(crd(kind)).expect("a CRD always encodes to JSON");
-    crd.pointer("/spec/versions/0/schema/openAPIV3Schema").cloned().unwrap_or(Value::Null)
+    crd.pointer("/spec/versions/0/schema/openAPIV3Schema")
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 fn finish_schema(kind: Kind, schema: &mut Value) {
@@ -144,17 +150,24 @@ fn raw_schemas(kind: Kind) -> (Value, Option<Value>) {
     match kind {
         Kind::Profile => (root::<ProfileSpec>(), Some(root::<ProfileStatus>())),
         Kind::Target => (root::<TargetSpec>(), Some(root::<TargetStatus>())),
-        Kind::ClusterTarget => (root::<ClusterTargetSpec>(), Some(root::<ClusterTargetStatus>())),
+        Kind::ClusterTarget => (
+            root::<ClusterTargetSpec>(),
+            Some(root::<ClusterTargetStatus>()),
+        ),
         Kind::Inventory => (root::<InventorySpec>(), Some(root::<InventoryStatus>())),
-        Kind::ClusterInventory => {
-            (root::<ClusterInventorySpec>(), Some(root::<ClusterInventoryStatus>()))
-        }
+        Kind::ClusterInventory => (
+            root::<ClusterInventorySpec>(),
+            Some(root::<ClusterInventoryStatus>()),
+        ),
         Kind::SnapshotSink => (root::<SnapshotSinkSpec>(), Some(root::<FamilySinkStatus>())),
         Kind::DatabaseSink => (root::<DatabaseSinkSpec>(), Some(root::<FamilySinkStatus>())),
         Kind::EventSink => (root::<EventSinkSpec>(), Some(root::<FamilySinkStatus>())),
         Kind::Scope => (root::<ScopeSpec>(), None),
         Kind::ClusterScope => (root::<ClusterScopeSpec>(), None),
-        Kind::ConnectionTest => (root::<ConnectionTestSpec>(), Some(root::<ConnectionTestStatus>())),
+        Kind::ConnectionTest => (
+            root::<ConnectionTestSpec>(),
+            Some(root::<ConnectionTestStatus>()),
+        ),
     }
 }
 
@@ -162,7 +175,11 @@ fn raw_schemas(kind: Kind) -> (Value, Option<Value>) {
 fn resolve<'a>(mut raw: &'a Value, definitions: &'a Map<String, Value>) -> &'a Value {
     for _ in 0..32 {
         if let Some(name) = raw.get("$ref").and_then(Value::as_str) {
-            match name.rsplit('/').next().and_then(|name| definitions.get(name)) {
+            match name
+                .rsplit('/')
+                .next()
+                .and_then(|name| definitions.get(name))
+            {
                 Some(target) => raw = target,
                 None => return raw,
             }
@@ -194,7 +211,9 @@ fn restore_descriptions(target: &mut Value, raw: &Value, definitions: &Map<Strin
         raw.get("properties").and_then(Value::as_object),
     ) {
         for (name, property) in properties.iter_mut() {
-            let Some(raw_property) = raw_properties.get(name) else { continue };
+            let Some(raw_property) = raw_properties.get(name) else {
+                continue;
+            };
             if let Some(description) = raw_property.get("description")
                 && let Some(property) = property.as_object_mut()
             {

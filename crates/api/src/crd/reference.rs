@@ -27,7 +27,11 @@ pub fn reference_markdown() -> String {
             .map(|s| format!("`{s}`"))
             .collect();
         let anchor = kind.as_str().to_ascii_lowercase();
-        let _ = writeln!(out, "| [{kind}](#{anchor}) | {scope} | {} |", short.join(", "));
+        let _ = writeln!(
+            out,
+            "| [{kind}](#{anchor}) | {scope} | {} |",
+            short.join(", ")
+        );
     }
     for kind in Kind::ALL {
         write_kind(&mut out, kind);
@@ -41,7 +45,9 @@ fn write_kind(out: &mut String, kind: Kind) {
     if let Some(description) = schema.get("description").and_then(Value::as_str) {
         let _ = write!(out, "{description}\n\n");
     }
-    out.push_str("| Field | Type | Required | Default | Description |\n| --- | --- | --- | --- | --- |\n");
+    out.push_str(
+        "| Field | Type | Required | Default | Description |\n| --- | --- | --- | --- | --- |\n",
+    );
     for section in ["spec", "status"] {
         if let Some(node) = schema.pointer(&format!("/properties/{section}")) {
             let required = schema["required"]
@@ -53,7 +59,9 @@ fn write_kind(out: &mut String, kind: Kind) {
     }
     let rules = cel_rules(kind);
     if !rules.is_empty() {
-        out.push_str("\nValidation rules enforced by the API server (CEL), in addition to the webhook:\n\n");
+        out.push_str(
+            "\nValidation rules enforced by the API server (CEL), in addition to the webhook:\n\n",
+        );
         for rule in rules {
             let node = rule
                 .node
@@ -72,9 +80,15 @@ fn write_children(out: &mut String, path: &str, node: &Value) {
         Some(items) => (items, format!("{path}[]")),
         None => (node, path.to_owned()),
     };
-    let Some(properties) = node.get("properties").and_then(Value::as_object) else { return };
-    let required: Vec<&str> =
-        node["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let Some(properties) = node.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    let required: Vec<&str> = node["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     for (name, child) in properties {
         let child_path = format!("{path}.{name}");
         write_field(out, &child_path, child, required.contains(&name.as_str()));
@@ -94,23 +108,38 @@ fn write_field(out: &mut String, path: &str, node: &Value, required: bool) {
         "| `{path}` | {} | {} | {} | {} |",
         type_of(node),
         if required { "yes" } else { "" },
-        node.get("default").map(|d| format!("`{d}`")).unwrap_or_default(),
-        escape(node.get("description").and_then(Value::as_str).unwrap_or_default()),
+        node.get("default")
+            .map(|d| format!("`{d}`"))
+            .unwrap_or_default(),
+        escape(
+            node.get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ),
     );
 }
 
 fn type_of(node: &Value) -> String {
     let base = node.get("type").and_then(Value::as_str).unwrap_or("any");
     let mut text = match base {
-        "array" => format!("[]{}", node.get("items").map_or_else(|| "any".to_owned(), type_of)),
+        "array" => format!(
+            "[]{}",
+            node.get("items").map_or_else(|| "any".to_owned(), type_of)
+        ),
         "object" if node.get("additionalProperties").is_some() => {
-            let value = node.get("additionalProperties").map_or_else(|| "any".to_owned(), type_of);
+            let value = node
+                .get("additionalProperties")
+                .map_or_else(|| "any".to_owned(), type_of);
             format!("map[string]{value}")
         }
         other => other.to_owned(),
     };
     if let Some(values) = node.get("enum").and_then(Value::as_array) {
-        let names: Vec<String> = values.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+        let names: Vec<String> = values
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
         text = format!("{text} ({})", names.join(", "));
     }
     text

@@ -72,7 +72,9 @@ impl CelRule {
         if let Some(reason) = &self.reason {
             entry["reason"] = json!(reason);
         }
-        let list = node.entry("x-kubernetes-validations").or_insert_with(|| json!([]));
+        let list = node
+            .entry("x-kubernetes-validations")
+            .or_insert_with(|| json!([]));
         if let Some(list) = list.as_array_mut() {
             list.push(entry);
         }
@@ -235,9 +237,13 @@ fn common_sink_rules() -> Vec<CelRule> {
 /// Rules of the database and event families, which write JSON messages or rows only.
 fn non_snapshot_sink_rules(family: &str) -> Vec<CelRule> {
     vec![
-        CelRule::new(SPEC, "!has(self.layout)", &format!("spec.layout applies to Git sinks only, not to {family} sinks"))
-            .at(".layout")
-            .forbidden(),
+        CelRule::new(
+            SPEC,
+            "!has(self.layout)",
+            &format!("spec.layout applies to Git sinks only, not to {family} sinks"),
+        )
+        .at(".layout")
+        .forbidden(),
         CelRule::new(
             SPEC,
             "!has(self.pathTemplate)",
@@ -258,7 +264,11 @@ fn non_snapshot_sink_rules(family: &str) -> Vec<CelRule> {
 
 /// `self.type == type ? has(self.block) : !has(self.block)`.
 fn block_matches_type(block: &str, types: &[&str]) -> CelRule {
-    let list = types.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+    let list = types
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     CelRule::new(
         SPEC,
         &format!("self.type in [{list}] || !has(self.{block})"),
@@ -283,9 +293,13 @@ fn snapshot_sink_rules() -> Vec<CelRule> {
         block_matches_type("gitlab", &["gitlab"]),
         block_matches_type("objectStore", &["s3", "gcs"]),
         block_matches_type("layout", &["git", "gitlab"]),
-        CelRule::new(SPEC, "!has(self.http)", "spec.http is not supported; remove it")
-            .at(".http")
-            .forbidden(),
+        CelRule::new(
+            SPEC,
+            "!has(self.http)",
+            "spec.http is not supported; remove it",
+        )
+        .at(".http")
+        .forbidden(),
         CelRule::new(
             SPEC,
             "!has(self.serialization) || !has(self.serialization.format) || \

@@ -94,11 +94,17 @@ fn inline(value: &Value, indent: usize) -> String {
 
 /// A string as a plain scalar when that reads back unchanged, else double-quoted.
 fn scalar_string(text: &str) -> String {
-    if is_plain_safe(text) { text.to_owned() } else { double_quoted(text) }
+    if is_plain_safe(text) {
+        text.to_owned()
+    } else {
+        double_quoted(text)
+    }
 }
 
 fn is_plain_safe(text: &str) -> bool {
-    let Some(first) = text.chars().next() else { return false };
+    let Some(first) = text.chars().next() else {
+        return false;
+    };
     let last = text.chars().last().unwrap_or(first);
     if first.is_whitespace() || last.is_whitespace() || last == ':' {
         return false;
@@ -109,7 +115,10 @@ fn is_plain_safe(text: &str) -> bool {
     if text.contains(": ") || text.contains(" #") || text.contains(['\t', '\n', '\r']) {
         return false;
     }
-    if text.chars().any(|c| c.is_control() || c == '\u{feff}' || c == '\u{85}') {
+    if text
+        .chars()
+        .any(|c| c.is_control() || c == '\u{feff}' || c == '\u{85}')
+    {
         return false;
     }
     // `yes`, `1.0`, `null`, `0x1f` ... would read back as another type.
@@ -141,7 +150,10 @@ fn literal_block(text: &str, indent: usize) -> Option<String> {
     if !text.contains('\n') || text.starts_with([' ', '\t', '\n']) {
         return None;
     }
-    if text.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{feff}') {
+    if text
+        .chars()
+        .any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{feff}')
+    {
         return None;
     }
     let body = text.trim_end_matches('\n');
@@ -152,11 +164,17 @@ fn literal_block(text: &str, indent: usize) -> Option<String> {
         _ => "+",
     };
     // Lines that are only spaces would be read as part of the indentation: quote instead.
-    if body.split('\n').any(|line| !line.is_empty() && line.trim_matches(' ').is_empty()) {
+    if body
+        .split('\n')
+        .any(|line| !line.is_empty() && line.trim_matches(' ').is_empty())
+    {
         return None;
     }
     let mut out = format!("|{chomp}");
-    for line in text.split('\n').take(body.split('\n').count() + trailing.saturating_sub(1)) {
+    for line in text
+        .split('\n')
+        .take(body.split('\n').count() + trailing.saturating_sub(1))
+    {
         out.push('\n');
         if !line.is_empty() {
             pad(&mut out, indent);
@@ -197,10 +215,24 @@ c: \"\"
 
     #[test]
     fn quotes_ambiguous_strings() {
-        for text in ["yes", "on", "1", "0755", "1.5", "null", "~", "- x", "a: b", "x #c", "", " x", "@a", "*a"] {
-            assert!(scalar_string(text).starts_with('"'), "{text:?} must be quoted");
+        for text in [
+            "yes", "on", "1", "0755", "1.5", "null", "~", "- x", "a: b", "x #c", "", " x", "@a",
+            "*a",
+        ] {
+            assert!(
+                scalar_string(text).starts_with('"'),
+                "{text:?} must be quoted"
+            );
         }
-        for text in ["v1", "kollect.dev/v1alpha1", "30s", "a-b_c", "héllo", "1.2.3", "http://x:80/y"] {
+        for text in [
+            "v1",
+            "kollect.dev/v1alpha1",
+            "30s",
+            "a-b_c",
+            "héllo",
+            "1.2.3",
+            "http://x:80/y",
+        ] {
             assert_eq!(scalar_string(text), text, "{text:?} can stay plain");
         }
     }

@@ -86,7 +86,10 @@ pub struct ParseError {
 
 impl ParseError {
     pub(crate) fn new(location: Location, message: impl Into<String>) -> Self {
-        Self { location, message: message.into() }
+        Self {
+            location,
+            message: message.into(),
+        }
     }
 }
 
@@ -127,7 +130,10 @@ pub fn parse(bytes: &[u8]) -> Vec<Result<Document, ParseError>> {
     for chunk in split_documents(text) {
         if chunk.text.len() > MAX_DOCUMENT_BYTES {
             documents.push(Err(ParseError::new(
-                Location { line: chunk.first_line, column: 1 },
+                Location {
+                    line: chunk.first_line,
+                    column: 1,
+                },
                 format!(
                     "document is {}; a Kubernetes object must be smaller than {} (the API \
                      server's request limit)",
@@ -167,15 +173,17 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
     for (index, line) in text.split_inclusive('\n').enumerate() {
         let line_number = index + 1;
         let content = line.trim_end_matches(['\n', '\r']);
-        let is_marker = content == "---"
-            || content.starts_with("--- ")
-            || content.starts_with("---\t");
+        let is_marker =
+            content == "---" || content.starts_with("--- ") || content.starts_with("---\t");
         if content.starts_with('%') {
             directives_start.get_or_insert((offset, line_number));
         } else if is_marker {
             let (cut, cut_line) = directives_start.unwrap_or((offset, line_number));
             if cut > chunk_start {
-                chunks.push(Chunk { text: &text[chunk_start..cut], first_line: chunk_line });
+                chunks.push(Chunk {
+                    text: &text[chunk_start..cut],
+                    first_line: chunk_line,
+                });
             }
             chunk_start = cut;
             chunk_line = cut_line;
@@ -186,17 +194,28 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
         offset += line.len();
     }
     if chunk_start < text.len() {
-        chunks.push(Chunk { text: &text[chunk_start..], first_line: chunk_line });
+        chunks.push(Chunk {
+            text: &text[chunk_start..],
+            first_line: chunk_line,
+        });
     }
     chunks
 }
 
 /// Pushes a document, or each item of a `kind: List` document.
 fn expand_lists(document: Document, out: &mut Vec<Result<Document, ParseError>>) {
-    let is_list = document.value.get("kind").and_then(Value::as_str).is_some_and(|kind| {
-        kind == "List" || (kind.ends_with("List") && document.value.get("items").is_some())
-    });
-    let Some(items) = document.value.get("items").and_then(Value::as_array).filter(|_| is_list)
+    let is_list = document
+        .value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|kind| {
+            kind == "List" || (kind.ends_with("List") && document.value.get("items").is_some())
+        });
+    let Some(items) = document
+        .value
+        .get("items")
+        .and_then(Value::as_array)
+        .filter(|_| is_list)
     else {
         out.push(Ok(document));
         return;
@@ -213,7 +232,11 @@ fn expand_lists(document: Document, out: &mut Vec<Result<Document, ParseError>>)
             })
             .collect::<BTreeMap<_, _>>();
         let start = locations.get("").copied().unwrap_or(document.start);
-        out.push(Ok(Document { start, value: item.clone(), locations }));
+        out.push(Ok(Document {
+            start,
+            value: item.clone(),
+            locations,
+        }));
     }
 }
 

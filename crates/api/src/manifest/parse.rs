@@ -12,8 +12,19 @@ use super::{
 
 /// A collection being built.
 enum Frame {
-    Sequence { items: Vec<Value>, anchor: usize, pointer: String, nodes: usize },
-    Mapping { map: Map<String, Value>, key: Option<String>, anchor: usize, pointer: String, nodes: usize },
+    Sequence {
+        items: Vec<Value>,
+        anchor: usize,
+        pointer: String,
+        nodes: usize,
+    },
+    Mapping {
+        map: Map<String, Value>,
+        key: Option<String>,
+        anchor: usize,
+        pointer: String,
+        nodes: usize,
+    },
 }
 
 /// Parses one chunk of text (at most a few documents) starting at `first_line` of the file.
@@ -24,7 +35,10 @@ pub(super) fn parse_chunk(text: &str, first_line: usize) -> Result<Vec<Document>
         let (event, span) = event.map_err(|error| {
             let marker = error.marker();
             ParseError::new(
-                Location { line: marker.line() + first_line - 1, column: marker.col() + 1 },
+                Location {
+                    line: marker.line() + first_line - 1,
+                    column: marker.col() + 1,
+                },
                 format!("invalid YAML: {}", error.info()),
             )
         })?;
@@ -59,7 +73,10 @@ impl Builder {
     }
 
     fn location(&self, span: Span) -> Location {
-        Location { line: span.start.line() + self.first_line - 1, column: span.start.col() + 1 }
+        Location {
+            line: span.start.line() + self.first_line - 1,
+            column: span.start.col() + 1,
+        }
     }
 
     fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<(), ParseError> {
@@ -103,16 +120,36 @@ impl Builder {
                 self.locations.insert(pointer.clone(), location);
                 self.document_start.get_or_insert(location);
                 self.stack.push(if is_sequence {
-                    Frame::Sequence { items: Vec::new(), anchor, pointer, nodes: 1 }
+                    Frame::Sequence {
+                        items: Vec::new(),
+                        anchor,
+                        pointer,
+                        nodes: 1,
+                    }
                 } else {
-                    Frame::Mapping { map: Map::new(), key: None, anchor, pointer, nodes: 1 }
+                    Frame::Mapping {
+                        map: Map::new(),
+                        key: None,
+                        anchor,
+                        pointer,
+                        nodes: 1,
+                    }
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let Some(frame) = self.stack.pop() else { return Ok(()) };
+                let Some(frame) = self.stack.pop() else {
+                    return Ok(());
+                };
                 let (value, anchor, nodes) = match frame {
-                    Frame::Sequence { items, anchor, nodes, .. } => (Value::Array(items), anchor, nodes),
-                    Frame::Mapping { map, anchor, nodes, .. } => (Value::Object(map), anchor, nodes),
+                    Frame::Sequence {
+                        items,
+                        anchor,
+                        nodes,
+                        ..
+                    } => (Value::Array(items), anchor, nodes),
+                    Frame::Mapping {
+                        map, anchor, nodes, ..
+                    } => (Value::Object(map), anchor, nodes),
                 };
                 if anchor != 0 {
                     self.anchors.insert(anchor, (value.clone(), nodes));
@@ -121,10 +158,16 @@ impl Builder {
             }
             Event::Alias(anchor) => {
                 let Some((value, nodes)) = self.anchors.get(&anchor).cloned() else {
-                    return Err(ParseError::new(location, "alias refers to an unknown anchor"));
+                    return Err(ParseError::new(
+                        location,
+                        "alias refers to an unknown anchor",
+                    ));
                 };
                 if self.expecting_key() {
-                    return Err(ParseError::new(location, "aliases cannot be used as mapping keys"));
+                    return Err(ParseError::new(
+                        location,
+                        "aliases cannot be used as mapping keys",
+                    ));
                 }
                 self.alias_nodes += nodes;
                 if self.alias_nodes > MAX_ALIAS_NODES {
@@ -148,7 +191,13 @@ impl Builder {
     }
 
     fn set_key(&mut self, key: String, location: Location) -> Result<(), ParseError> {
-        let Some(Frame::Mapping { map, key: slot, pointer, .. }) = self.stack.last_mut() else {
+        let Some(Frame::Mapping {
+            map,
+            key: slot,
+            pointer,
+            ..
+        }) = self.stack.last_mut()
+        else {
             return Ok(());
         };
         if key == "<<" {
@@ -159,7 +208,10 @@ impl Builder {
         }
         let child = format!("{pointer}/{}", escape_pointer(&key));
         if map.contains_key(&key) {
-            let first = self.locations.get(&child).map_or(String::new(), |l| format!(" (first at line {})", l.line));
+            let first = self
+                .locations
+                .get(&child)
+                .map_or(String::new(), |l| format!(" (first at line {})", l.line));
             return Err(ParseError::new(
                 location,
                 format!("duplicate key {key:?}{first}; each key may appear once in a mapping"),
@@ -176,12 +228,20 @@ impl Builder {
             None => String::new(),
             Some(Frame::Sequence { items, pointer, .. }) => format!("{pointer}/{}", items.len()),
             Some(Frame::Mapping { key, pointer, .. }) => {
-                format!("{pointer}/{}", escape_pointer(key.as_deref().unwrap_or_default()))
+                format!(
+                    "{pointer}/{}",
+                    escape_pointer(key.as_deref().unwrap_or_default())
+                )
             }
         }
     }
 
-    fn push_value(&mut self, value: Value, nodes: usize, location: Location) -> Result<(), ParseError> {
+    fn push_value(
+        &mut self,
+        value: Value,
+        nodes: usize,
+        location: Location,
+    ) -> Result<(), ParseError> {
         let pointer = self.child_pointer();
         self.locations.entry(pointer).or_insert(location);
         self.document_start.get_or_insert(location);
@@ -198,7 +258,9 @@ impl Builder {
                 items.push(value);
                 *nodes += added;
             }
-            Some(Frame::Mapping { map, key, nodes, .. }) => {
+            Some(Frame::Mapping {
+                map, key, nodes, ..
+            }) => {
                 let Some(key) = key.take() else {
                     return Err(ParseError::new(location, "mapping value without a key"));
                 };
@@ -210,7 +272,9 @@ impl Builder {
     }
 
     fn finish_document(&mut self, location: Location) -> Result<(), ParseError> {
-        let Some(root) = self.root.take() else { return Ok(()) };
+        let Some(root) = self.root.take() else {
+            return Ok(());
+        };
         let start = self.document_start.take().unwrap_or(location);
         match root {
             Value::Null => Ok(()),
@@ -259,8 +323,13 @@ fn scalar_value(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Val
 
 fn check_collection_tag(tag: Option<&Tag>, location: Location) -> Result<(), ParseError> {
     match tag {
-        Some(tag) if !(tag.is_yaml_core_schema() && matches!(tag.suffix.as_str(), "map" | "seq")) => {
-            Err(ParseError::new(location, format!("the YAML tag {tag} is not supported in manifests")))
+        Some(tag)
+            if !(tag.is_yaml_core_schema() && matches!(tag.suffix.as_str(), "map" | "seq")) =>
+        {
+            Err(ParseError::new(
+                location,
+                format!("the YAML tag {tag} is not supported in manifests"),
+            ))
         }
         _ => Ok(()),
     }

@@ -7,9 +7,13 @@
 use serde_json::{Number, Value};
 
 /// YAML 1.1 spellings of true.
-const TRUE: [&str; 11] = ["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"];
+const TRUE: [&str; 11] = [
+    "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON",
+];
 /// YAML 1.1 spellings of false.
-const FALSE: [&str; 11] = ["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"];
+const FALSE: [&str; 11] = [
+    "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF",
+];
 /// Spellings of null.
 const NULL: [&str; 5] = ["", "~", "null", "Null", "NULL"];
 
@@ -43,7 +47,9 @@ pub(crate) fn resolve_tagged(text: &str, suffix: &str) -> Result<Value, String> 
             Some(number) => Ok(Value::Number(number)),
             None => Err(format!("{text:?} is tagged !!{suffix} but is not a number")),
         },
-        other => Err(format!("the YAML tag !!{other} is not supported in manifests")),
+        other => Err(format!(
+            "the YAML tag !!{other} is not supported in manifests"
+        )),
     }
 }
 
@@ -93,7 +99,9 @@ fn resolve_number(text: &str) -> Result<Option<Number>, String> {
         // Too large for 64 bits: go-yaml falls back to a float, and so do we.
     }
     if is_float_syntax(digits) {
-        let value: f64 = text.parse().map_err(|_| format!("{text:?} is not a valid number"))?;
+        let value: f64 = text
+            .parse()
+            .map_err(|_| format!("{text:?} is not a valid number"))?;
         return Number::from_f64(value)
             .map(Some)
             .ok_or_else(|| format!("{text:?} is too large to represent"));

@@ -45,16 +45,28 @@ fn one_bad_document_does_not_hide_the_others() {
 
 #[test]
 fn json_input_parses() {
-    let documents = ok("{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"A\", \"n\": [1, 2.5, true, null]\n}\n");
-    assert_eq!(documents[0].value, json!({"apiVersion": "v1", "kind": "A", "n": [1, 2.5, true, null]}));
+    let documents =
+        ok("{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"A\", \"n\": [1, 2.5, true, null]\n}\n");
+    assert_eq!(
+        documents[0].value,
+        json!({"apiVersion": "v1", "kind": "A", "n": [1, 2.5, true, null]})
+    );
 }
 
 #[test]
 fn duplicate_keys_are_errors() {
     let error = err("a: 1\nb: 2\na: 3\n");
     assert_eq!(error.location.line, 3);
-    assert!(error.message.contains("duplicate key \"a\""), "{}", error.message);
-    assert!(error.message.contains("first at line 1"), "{}", error.message);
+    assert!(
+        error.message.contains("duplicate key \"a\""),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("first at line 1"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
@@ -94,7 +106,11 @@ fn oversized_document_is_refused_without_parsing() {
     let results = parse(text.as_bytes());
     assert_eq!(results.len(), 2);
     let error = results[0].as_ref().expect_err("too large");
-    assert!(error.message.contains("smaller than 3.0 MiB"), "{}", error.message);
+    assert!(
+        error.message.contains("smaller than 3.0 MiB"),
+        "{}",
+        error.message
+    );
     assert!(results[1].is_ok());
 }
 
@@ -107,11 +123,19 @@ fn oversized_file_is_refused() {
 
 #[test]
 fn binary_garbage_is_refused() {
-    let garbage: Vec<u8> = (0..4096u32).map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[1]).collect();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[1])
+        .collect();
     let results = parse(&garbage);
     assert!(matches!(results.as_slice(), [Err(_)]), "{results:?}");
     let results = parse(b"a: 1\n\0\0\0");
-    assert!(results[0].as_ref().expect_err("nul").message.contains("NUL"));
+    assert!(
+        results[0]
+            .as_ref()
+            .expect_err("nul")
+            .message
+            .contains("NUL")
+    );
 }
 
 #[test]
@@ -123,7 +147,11 @@ fn non_mapping_documents_are_errors() {
 #[test]
 fn unsupported_yaml_features_are_errors() {
     assert!(err("a: !custom x\n").message.contains("tag"));
-    assert!(err("base: &b {x: 1}\nc:\n  <<: *b\n").message.contains("merge keys"));
+    assert!(
+        err("base: &b {x: 1}\nc:\n  <<: *b\n")
+            .message
+            .contains("merge keys")
+    );
     assert!(err("a: .inf\n").message.contains("JSON"));
     assert!(err("? [a]\n: b\n").message.contains("keys"));
 }
@@ -153,9 +181,23 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
         (-1.0e6f64..1.0e6).prop_map(|f| json!(f)),
         "\\PC{0,12}".prop_map(Value::String),
         prop_oneof![
-            Just("yes"), Just("0755"), Just("- x"), Just("a: b"), Just("# c"), Just("~"),
-            Just("line\nbreak\n"), Just("two\n\n"), Just("x\ny"), Just("  lead"), Just("tab\there"),
-            Just("\u{1}ctl"), Just("trail: "), Just("{x}"), Just("'q'"), Just("1e3"), Just("@"),
+            Just("yes"),
+            Just("0755"),
+            Just("- x"),
+            Just("a: b"),
+            Just("# c"),
+            Just("~"),
+            Just("line\nbreak\n"),
+            Just("two\n\n"),
+            Just("x\ny"),
+            Just("  lead"),
+            Just("tab\there"),
+            Just("\u{1}ctl"),
+            Just("trail: "),
+            Just("{x}"),
+            Just("'q'"),
+            Just("1e3"),
+            Just("@"),
         ]
         .prop_map(|s| Value::String(s.to_owned())),
     ];

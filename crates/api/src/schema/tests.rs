@@ -28,7 +28,12 @@ fn unknown_fields_are_reported_with_a_suggestion() {
                "spec": {"profileRef": "p", "profilRef2": "x", "includedNamespace": ["a"]}}),
     );
     let text = rendered(&found).join("\n");
-    assert!(text.contains("spec.includedNamespace: Unknown field: did you mean \"includedNamespaces\"?"), "{text}");
+    assert!(
+        text.contains(
+            "spec.includedNamespace: Unknown field: did you mean \"includedNamespaces\"?"
+        ),
+        "{text}"
+    );
     assert!(text.contains("spec.profilRef2: Unknown field"), "{text}");
 }
 
@@ -54,9 +59,20 @@ fn missing_required_fields_and_enums() {
     );
     let text = rendered(&found).join("\n");
     assert!(text.contains("spec.type: Unsupported value: \"minio\": supported values: \"git\", \"gitlab\", \"s3\", \"gcs\""), "{text}");
-    assert!(text.contains("spec.serialization.format: Unsupported value: \"avro\""), "{text}");
-    let found = errors(Kind::Profile, json!({"apiVersion": "kollect.dev/v1alpha1", "kind": "KollectProfile", "metadata": {"name": "p"}, "spec": {}}));
-    assert!(rendered(&found).iter().any(|e| e == "spec.targetGVK: Required value: is required"), "{found:?}");
+    assert!(
+        text.contains("spec.serialization.format: Unsupported value: \"avro\""),
+        "{text}"
+    );
+    let found = errors(
+        Kind::Profile,
+        json!({"apiVersion": "kollect.dev/v1alpha1", "kind": "KollectProfile", "metadata": {"name": "p"}, "spec": {}}),
+    );
+    assert!(
+        rendered(&found)
+            .iter()
+            .any(|e| e == "spec.targetGVK: Required value: is required"),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -68,7 +84,10 @@ fn patterns_explain_themselves() {
     );
     let text = rendered(&found).join("\n");
     assert!(text.contains("spec.profileRef: Invalid value: \"other-ns/profile\": must be the bare name of an object"), "{text}");
-    assert!(text.contains("spec.excludedNamespaces[0]: Required value"), "{text}");
+    assert!(
+        text.contains("spec.excludedNamespaces[0]: Required value"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -81,25 +100,41 @@ fn list_types_catch_duplicates() {
                         "metrics": [{"name": "m", "path": "x", "labels": ["x", "x", "a", "b", "c", "d"]}]}}),
     );
     let text = rendered(&found).join("\n");
-    assert!(text.contains("spec.attributes[1].name: Duplicate value: \"x\""), "{text}");
-    assert!(text.contains("spec.metrics[0].labels[1]: Duplicate value"), "{text}");
-    assert!(text.contains("spec.metrics[0].labels: Too many: 6: must have at most 5 items"), "{text}");
+    assert!(
+        text.contains("spec.attributes[1].name: Duplicate value: \"x\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.metrics[0].labels[1]: Duplicate value"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.metrics[0].labels: Too many: 6: must have at most 5 items"),
+        "{text}"
+    );
 }
 
 #[test]
 fn defaults_are_applied_and_nulls_pruned() {
     let schema = Schema::for_kind(Kind::ClusterInventory);
-    let mut value = json!({"spec": {"namespaceSelector": {"matchLabels": {"a": "b"}}, "suspend": null}});
+    let mut value =
+        json!({"spec": {"namespaceSelector": {"matchLabels": {"a": "b"}}, "suspend": null}});
     schema.apply_defaults(&mut value);
     assert_eq!(value["spec"]["sinkNamespace"], "kollect-system");
     assert_eq!(value["spec"]["dedupe"], "keepAll");
     assert_eq!(value["spec"]["deletionPolicy"], "Retain");
     assert!(value["spec"].get("suspend").is_none());
-    assert!(value["spec"].get("exportMinInterval").is_none(), "no default interval (DECISIONS API 6)");
+    assert!(
+        value["spec"].get("exportMinInterval").is_none(),
+        "no default interval (DECISIONS API 6)"
+    );
     let schema = Schema::for_kind(Kind::Profile);
     let mut value = json!({"spec": {"export": {}}});
     schema.apply_defaults(&mut value);
-    assert_eq!(value["spec"]["export"], json!({"mode": "Attributes", "as": "resource", "include": "SpecAndStatus"}));
+    assert_eq!(
+        value["spec"]["export"],
+        json!({"mode": "Attributes", "as": "resource", "include": "SpecAndStatus"})
+    );
 }
 
 #[test]
@@ -111,13 +146,24 @@ fn ranges_and_formats() {
                "status": {"completedAt": "yesterday"}}),
     );
     let text = rendered(&found).join("\n");
-    assert!(text.contains("spec.ttlSecondsAfterFinished: Invalid value: -1: must be at least 0"), "{text}");
-    assert!(text.contains("status.completedAt: Invalid value: \"yesterday\": must be an RFC 3339 time"), "{text}");
+    assert!(
+        text.contains("spec.ttlSecondsAfterFinished: Invalid value: -1: must be at least 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("status.completedAt: Invalid value: \"yesterday\": must be an RFC 3339 time"),
+        "{text}"
+    );
     let found = errors(
         Kind::SnapshotSink,
         json!({"spec": {"type": "git", "tls": {"caBundle": "not base64!"}}}),
     );
-    assert!(rendered(&found).iter().any(|e| e.starts_with("spec.tls.caBundle: Invalid value")), "{found:?}");
+    assert!(
+        rendered(&found)
+            .iter()
+            .any(|e| e.starts_with("spec.tls.caBundle: Invalid value")),
+        "{found:?}"
+    );
 }
 
 #[test]

@@ -106,9 +106,7 @@ pub trait SinkBindings {
 }
 
 /// What happens to exported data when an inventory is deleted.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum DeletionPolicy {
     /// Keep the exported data as it is.
     #[default]
@@ -338,9 +336,7 @@ impl SinkBindings for ClusterInventorySpec {
 }
 
 /// Row deduplication in a cluster rollup.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum Dedupe {
     /// One row per (target, object).
     #[default]

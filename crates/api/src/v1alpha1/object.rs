@@ -104,7 +104,10 @@ impl Kind {
 
     /// Path of the kind's validating webhook.
     pub fn webhook_path(self) -> String {
-        format!("/validate-kollect-dev-v1alpha1-{}", self.as_str().to_ascii_lowercase())
+        format!(
+            "/validate-kollect-dev-v1alpha1-{}",
+            self.as_str().to_ascii_lowercase()
+        )
     }
 }
 

@@ -65,7 +65,9 @@ impl ProfileSpec {
 
     /// The effective export mode (`Attributes` when there is no `export` block).
     pub fn export_mode(&self) -> ExportMode {
-        self.export.as_ref().map_or(ExportMode::Attributes, |export| export.mode)
+        self.export
+            .as_ref()
+            .map_or(ExportMode::Attributes, |export| export.mode)
     }
 
     /// True when the profile targets core `v1/Secret` objects (group `""` or `core`).
@@ -137,9 +139,7 @@ impl ExportSpec {
 }
 
 /// What a row carries.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum ExportMode {
     /// Only the profile's attributes.
     #[default]
@@ -149,9 +149,7 @@ pub enum ExportMode {
 }
 
 /// Top-level sections of an embedded object.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum ExportInclude {
     /// `metadata` only.
     MetadataOnly,

@@ -15,7 +15,11 @@ use crate::{
 #[serde(rename_all = "camelCase")]
 pub struct ScopeCeilingSpec {
     /// Kinds targets may collect. Empty means any kind. Compared case-insensitively.
-    #[serde(default, rename = "allowedGVKs", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "allowedGVKs",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub allowed_gvks: Option<Vec<GroupVersionKind>>,
     /// Workload namespaces targets may collect from. Empty means any namespace.

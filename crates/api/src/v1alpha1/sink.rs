@@ -74,12 +74,18 @@ impl SinkCommonSpec {
 
     /// The requested compression (`none` when unset).
     pub fn compression(&self) -> Compression {
-        self.serialization.as_ref().and_then(|s| s.compression).unwrap_or_default()
+        self.serialization
+            .as_ref()
+            .and_then(|s| s.compression)
+            .unwrap_or_default()
     }
 
     /// The provisioning mode (`ensure` when unset).
     pub fn provisioning_mode(&self) -> ProvisioningMode {
-        self.provisioning.as_ref().and_then(|p| p.mode).unwrap_or_default()
+        self.provisioning
+            .as_ref()
+            .and_then(|p| p.mode)
+            .unwrap_or_default()
     }
 }
 
@@ -119,11 +125,14 @@ impl Serialize for CaBundle {
 impl<'de> Deserialize<'de> for CaBundle {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        base64::engine::general_purpose::STANDARD.decode(text.trim()).map(Self).map_err(|error| {
-            serde::de::Error::custom(format!(
-                "is not valid base64 ({error}); encode the PEM bundle, e.g. `base64 -w0 ca.pem`"
-            ))
-        })
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map(Self)
+            .map_err(|error| {
+                serde::de::Error::custom(format!(
+                    "is not valid base64 ({error}); encode the PEM bundle, e.g. `base64 -w0 ca.pem`"
+                ))
+            })
     }
 }
 
@@ -208,9 +217,7 @@ impl fmt::Display for SerializationFormat {
 }
 
 /// Compression of exported files.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// No compression.
@@ -250,9 +257,7 @@ pub struct ProvisioningSpec {
 }
 
 /// Whether Kollect may create the destination.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProvisioningMode {
     /// Create the destination if missing.
@@ -309,9 +314,7 @@ pub struct LayoutSpec {
 }
 
 /// Git layout mode.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum LayoutMode {
     /// One file per inventory.
@@ -335,9 +338,7 @@ impl LayoutMode {
 }
 
 /// Per-file payload of a Git layout.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum LayoutContent {
     /// The full row.
@@ -380,9 +381,7 @@ pub struct FilenameSpec {
 }
 
 /// `{group}` segment policy.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupInPath {
     /// Omit the group for core kinds.

@@ -95,7 +95,11 @@ pub struct LayoutPreview {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PostgresPreview {
     /// The DDL an `ensure` sink would run.
-    #[serde(default, rename = "expectedDDL", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "expectedDDL",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expected_ddl: Option<String>,
 }
 

@@ -59,7 +59,11 @@ impl SnapshotSinkSpec {
         if let Some(format) = self.object_store.as_ref().and_then(|o| o.format) {
             return format.into();
         }
-        if self.sink_type.is_git() { SerializationFormat::Yaml } else { SerializationFormat::Json }
+        if self.sink_type.is_git() {
+            SerializationFormat::Yaml
+        } else {
+            SerializationFormat::Json
+        }
     }
 }
 
@@ -99,7 +103,11 @@ impl SnapshotSinkType {
     /// Formats this type can write.
     pub fn accepted_formats(self) -> &'static [SerializationFormat] {
         use SerializationFormat::{Csv, Json, Ndjson, Parquet, Yaml};
-        if self.is_git() { &[Json, Yaml, Ndjson] } else { &[Json, Ndjson, Csv, Parquet] }
+        if self.is_git() {
+            &[Json, Yaml, Ndjson]
+        } else {
+            &[Json, Ndjson, Csv, Parquet]
+        }
     }
 }
 
@@ -116,7 +124,10 @@ pub struct GitSpec {
     /// Branch to commit to (default: the remote's default branch). A short name such as `main`,
     /// not `refs/heads/main`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"))]
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+    )]
     pub branch: Option<String>,
     /// `Commit` (default) appends commits; `ForcePush` replaces the branch with one snapshot
     /// commit (history is lost).
@@ -157,9 +168,7 @@ pub struct GitSpec {
 }
 
 /// How commits reach the branch.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum PushPolicy {
     /// Append a commit.
     #[default]

@@ -65,9 +65,7 @@ impl TargetSpec {
 }
 
 /// Watch-label policy of a target.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum WatchMode {
     /// Collect unless opted out.
     #[default]

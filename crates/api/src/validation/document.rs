@@ -5,7 +5,9 @@ use serde_json::{Map, Value};
 
 use super::{ErrorType, FieldError, FieldPath, Report, Settings, validate};
 use crate::{
-    names::{check_dns1123_label, check_dns1123_subdomain, check_label_value, check_qualified_name},
+    names::{
+        check_dns1123_label, check_dns1123_subdomain, check_label_value, check_qualified_name,
+    },
     schema::Schema,
     v1alpha1::{API_VERSION, GROUP, Kind, KollectObject},
 };
@@ -19,13 +21,34 @@ const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
 /// Kinds of the Go original that no longer exist, with what replaced them.
 const REMOVED_KINDS: [(&str, &str); 8] = [
-    ("KollectSink", "use KollectSnapshotSink, KollectDatabaseSink or KollectEventSink"),
-    ("KollectClusterProfile", "cluster targets reference a namespaced KollectProfile by name and namespace"),
-    ("KollectClusterSnapshotSink", "cluster inventories reference namespaced sinks by name and namespace"),
-    ("KollectClusterDatabaseSink", "cluster inventories reference namespaced sinks by name and namespace"),
-    ("KollectClusterEventSink", "cluster inventories reference namespaced sinks by name and namespace"),
-    ("KollectRemoteCluster", "run one operator per cluster and set spec.cluster on the sinks"),
-    ("KollectPublication", "publishing documents is outside Kollect; read the sinks instead"),
+    (
+        "KollectSink",
+        "use KollectSnapshotSink, KollectDatabaseSink or KollectEventSink",
+    ),
+    (
+        "KollectClusterProfile",
+        "cluster targets reference a namespaced KollectProfile by name and namespace",
+    ),
+    (
+        "KollectClusterSnapshotSink",
+        "cluster inventories reference namespaced sinks by name and namespace",
+    ),
+    (
+        "KollectClusterDatabaseSink",
+        "cluster inventories reference namespaced sinks by name and namespace",
+    ),
+    (
+        "KollectClusterEventSink",
+        "cluster inventories reference namespaced sinks by name and namespace",
+    ),
+    (
+        "KollectRemoteCluster",
+        "run one operator per cluster and set spec.cluster on the sinks",
+    ),
+    (
+        "KollectPublication",
+        "publishing documents is outside Kollect; read the sinks instead",
+    ),
     ("KollectHub", "it was never part of the product"),
 ];
 
@@ -68,7 +91,10 @@ pub fn check(value: &Value, settings: &Settings) -> Checked {
         Subject::Kollect(kind, _) => {
             check_metadata(value, kind.is_namespaced(), &mut report);
             let object = check_kollect(*kind, value, settings, &mut report);
-            Checked { subject: Subject::Kollect(*kind, object.map(Box::new)), report }
+            Checked {
+                subject: Subject::Kollect(*kind, object.map(Box::new)),
+                report,
+            }
         }
         Subject::Companion(kind) => {
             check_metadata(value, *kind != "Namespace", &mut report);
@@ -82,10 +108,16 @@ pub fn check(value: &Value, settings: &Settings) -> Checked {
 }
 
 fn identify(value: &Value, report: &mut Report) -> Subject {
-    let api_version = value.get("apiVersion").and_then(Value::as_str).map(str::trim);
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .map(str::trim);
     let kind = value.get("kind").and_then(Value::as_str).map(str::trim);
     let (Some(api_version), Some(kind)) = (api_version, kind) else {
-        for (field, present) in [("apiVersion", api_version.is_some()), ("kind", kind.is_some())] {
+        for (field, present) in [
+            ("apiVersion", api_version.is_some()),
+            ("kind", kind.is_some()),
+        ] {
             if !present {
                 report.required(
                     &FieldPath::root(field),
@@ -105,7 +137,9 @@ fn identify(value: &Value, report: &mut Report) -> Subject {
             );
             return Subject::Unknown;
         }
-        return if let Ok(kind) = kind.parse::<Kind>() { Subject::Kollect(kind, None) } else {
+        return if let Ok(kind) = kind.parse::<Kind>() {
+            Subject::Kollect(kind, None)
+        } else {
             unknown_kollect_kind(kind, report);
             Subject::Unknown
         };
@@ -133,8 +167,12 @@ fn unknown_kollect_kind(kind: &str, report: &mut Report) {
     let field = FieldPath::root("kind");
     if let Some((_, replacement)) = REMOVED_KINDS.iter().find(|(removed, _)| *removed == kind) {
         report.error(
-            FieldError::new(ErrorType::NotSupported, &field, format!("{kind} was removed: {replacement}"))
-                .with_value(kind),
+            FieldError::new(
+                ErrorType::NotSupported,
+                &field,
+                format!("{kind} was removed: {replacement}"),
+            )
+            .with_value(kind),
         );
         return;
     }
@@ -142,7 +180,12 @@ fn unknown_kollect_kind(kind: &str, report: &mut Report) {
     report.not_supported(&field, kind, &known);
 }
 
-fn check_kollect(kind: Kind, value: &Value, settings: &Settings, report: &mut Report) -> Option<KollectObject> {
+fn check_kollect(
+    kind: Kind,
+    value: &Value,
+    settings: &Settings,
+    report: &mut Report,
+) -> Option<KollectObject> {
     let schema = Schema::for_kind(kind);
     let mut defaulted = value.clone();
     schema.apply_defaults(&mut defaulted);
@@ -153,7 +196,10 @@ fn check_kollect(kind: Kind, value: &Value, settings: &Settings, report: &mut Re
             let mut semantic = validate(&object, settings);
             // Rule errors first (their messages are the specific ones), then schema errors on
             // other fields or of other types.
-            semantic.merge(Report { errors: schema_errors, warnings: Vec::new() });
+            semantic.merge(Report {
+                errors: schema_errors,
+                warnings: Vec::new(),
+            });
             report.merge(semantic);
             Some(object)
         }
@@ -161,16 +207,25 @@ fn check_kollect(kind: Kind, value: &Value, settings: &Settings, report: &mut Re
             let field = FieldPath::parse(&error.path().to_string());
             let reported = field.to_string();
             let related = |a: &str, b: &str| {
-                a == b || a.strip_prefix(b).is_some_and(|rest| rest.starts_with(['.', '[']))
+                a == b
+                    || a.strip_prefix(b)
+                        .is_some_and(|rest| rest.starts_with(['.', '[']))
             };
             let covered = !schema_errors.is_empty()
                 && (reported.is_empty()
                     || schema_errors
                         .iter()
                         .any(|e| related(&reported, &e.field) || related(&e.field, &reported)));
-            report.merge(Report { errors: schema_errors, warnings: Vec::new() });
+            report.merge(Report {
+                errors: schema_errors,
+                warnings: Vec::new(),
+            });
             if !covered {
-                report.error(FieldError::new(ErrorType::Invalid, &field, decode_message(error.inner())));
+                report.error(FieldError::new(
+                    ErrorType::Invalid,
+                    &field,
+                    decode_message(error.inner()),
+                ));
             }
             None
         }
@@ -189,9 +244,21 @@ fn decode_message(error: &serde_json::Error) -> String {
 
 /// Fields of `metadata` a manifest may carry.
 const METADATA_FIELDS: [&str; 15] = [
-    "name", "generateName", "namespace", "labels", "annotations", "uid", "resourceVersion",
-    "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-    "ownerReferences", "finalizers", "managedFields", "selfLink",
+    "name",
+    "generateName",
+    "namespace",
+    "labels",
+    "annotations",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+    "selfLink",
 ];
 
 /// Checks `metadata` as the API server does for any object: a valid name (or `generateName`), a
@@ -226,7 +293,12 @@ pub fn check_metadata(value: &Value, namespaced: bool, report: &mut Report) {
         None => {}
     }
     check_string_map(metadata.get("labels"), &root.child("labels"), true, report);
-    check_string_map(metadata.get("annotations"), &root.child("annotations"), false, report);
+    check_string_map(
+        metadata.get("annotations"),
+        &root.child("annotations"),
+        false,
+        report,
+    );
 }
 
 fn check_name(metadata: &Map<String, Value>, root: &FieldPath, report: &mut Report) {
@@ -288,7 +360,9 @@ fn check_string_map(value: Option<&Value>, field: &FieldPath, labels: bool, repo
 fn check_secret(value: &Value, report: &mut Report) {
     use base64::Engine as _;
     for (field, base64) in [("data", true), ("stringData", false)] {
-        let Some(entries) = value.get(field) else { continue };
+        let Some(entries) = value.get(field) else {
+            continue;
+        };
         let root = FieldPath::root(field);
         let Some(entries) = entries.as_object() else {
             report.invalid(&root, entries, "must be a mapping of keys to strings");
@@ -297,8 +371,15 @@ fn check_secret(value: &Value, report: &mut Report) {
         for (key, entry) in entries {
             match entry {
                 Value::String(text) if base64 => {
-                    if base64::engine::general_purpose::STANDARD.decode(text.trim()).is_err() {
-                        report.invalid(&root.key(key), "<redacted>", "must be base64; use stringData for plain text");
+                    if base64::engine::general_purpose::STANDARD
+                        .decode(text.trim())
+                        .is_err()
+                    {
+                        report.invalid(
+                            &root.key(key),
+                            "<redacted>",
+                            "must be base64; use stringData for plain text",
+                        );
                     }
                 }
                 Value::String(_) => {}

@@ -47,16 +47,27 @@ pub(crate) struct UrlParts<'a> {
 /// Splits a URL with an explicit `scheme://`; `None` when there is no scheme.
 pub(crate) fn split_url(url: &str) -> Option<UrlParts<'_>> {
     let (scheme, rest) = url.split_once("://")?;
-    let valid_scheme = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let valid_scheme = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     if !valid_scheme {
         return None;
     }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, after) = rest.split_at(authority_end);
     let path = &after[..after.find(['?', '#']).unwrap_or(after.len())];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    Some(UrlParts { scheme: scheme.to_ascii_lowercase(), host: strip_port(host_port), path })
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    Some(UrlParts {
+        scheme: scheme.to_ascii_lowercase(),
+        host: strip_port(host_port),
+        path,
+    })
 }
 
 /// `host:port` → `host`; `[v6]:port` → `v6`; bare hosts and IPv6 literals are returned as is.
@@ -65,7 +76,9 @@ pub(crate) fn strip_port(host_port: &str) -> &str {
         return rest.split_once(']').map_or(rest, |(host, _)| host);
     }
     if host_port.matches(':').count() == 1 {
-        return host_port.split_once(':').map_or(host_port, |(host, _)| host);
+        return host_port
+            .split_once(':')
+            .map_or(host_port, |(host, _)| host);
     }
     host_port
 }
@@ -106,7 +119,11 @@ fn check_ip(ip: IpAddr, policy: EndpointPolicy) -> Result<(), &'static str> {
 fn check_ipv4(ip: Ipv4Addr, policy: EndpointPolicy) -> Result<(), &'static str> {
     let [a, b, c, _] = ip.octets();
     if ip.is_loopback() {
-        return if policy.allow_local { Ok(()) } else { Err("loopback addresses are refused") };
+        return if policy.allow_local {
+            Ok(())
+        } else {
+            Err("loopback addresses are refused")
+        };
     }
     if ip.is_unspecified() {
         return Err("the unspecified address is refused");
@@ -124,8 +141,10 @@ fn check_ipv4(ip: Ipv4Addr, policy: EndpointPolicy) -> Result<(), &'static str> 
         return Err("benchmarking addresses (198.18.0.0/15) are refused");
     }
     if ip.is_private() && !policy.allow_private {
-        return Err("private addresses are refused unless the operator runs with \
-                    --allow-private-sinks");
+        return Err(
+            "private addresses are refused unless the operator runs with \
+                    --allow-private-sinks",
+        );
     }
     Ok(())
 }
@@ -133,7 +152,11 @@ fn check_ipv4(ip: Ipv4Addr, policy: EndpointPolicy) -> Result<(), &'static str> 
 fn check_ipv6(ip: Ipv6Addr, policy: EndpointPolicy) -> Result<(), &'static str> {
     let segments = ip.segments();
     if ip.is_loopback() {
-        return if policy.allow_local { Ok(()) } else { Err("loopback addresses are refused") };
+        return if policy.allow_local {
+            Ok(())
+        } else {
+            Err("loopback addresses are refused")
+        };
     }
     if ip.is_unspecified() {
         return Err("the unspecified address is refused");
@@ -148,8 +171,10 @@ fn check_ipv6(ip: Ipv6Addr, policy: EndpointPolicy) -> Result<(), &'static str> 
         return Err("the AWS metadata address is refused");
     }
     if segments[0] & 0xfe00 == 0xfc00 && !policy.allow_private {
-        return Err("unique local addresses (fc00::/7) are refused unless the operator runs with \
-                    --allow-private-sinks");
+        return Err(
+            "unique local addresses (fc00::/7) are refused unless the operator runs with \
+                    --allow-private-sinks",
+        );
     }
     Ok(())
 }
@@ -157,14 +182,18 @@ fn check_ipv6(ip: Ipv6Addr, policy: EndpointPolicy) -> Result<(), &'static str> 
 /// Checks a URL: `file://` is refused unless local endpoints are allowed; other URLs have their
 /// host checked. A string without `scheme://` is not a URL and passes.
 pub(crate) fn check_url(url: &str, policy: EndpointPolicy) -> Result<(), String> {
-    let Some(parts) = split_url(url.trim()) else { return Ok(()) };
+    let Some(parts) = split_url(url.trim()) else {
+        return Ok(());
+    };
     if parts.scheme == "file" {
         return if policy.allow_local {
             Ok(())
         } else {
-            Err("file:// endpoints are not allowed: the operator must not write to its own \
+            Err(
+                "file:// endpoints are not allowed: the operator must not write to its own \
                  filesystem"
-                .to_owned())
+                    .to_owned(),
+            )
         };
     }
     check_host(parts.host, policy)
@@ -185,9 +214,18 @@ mod tests {
 
     use super::*;
 
-    const STRICT: EndpointPolicy = EndpointPolicy { allow_private: false, allow_local: false };
-    const PRIVATE: EndpointPolicy = EndpointPolicy { allow_private: true, allow_local: false };
-    const LOCAL: EndpointPolicy = EndpointPolicy { allow_private: false, allow_local: true };
+    const STRICT: EndpointPolicy = EndpointPolicy {
+        allow_private: false,
+        allow_local: false,
+    };
+    const PRIVATE: EndpointPolicy = EndpointPolicy {
+        allow_private: true,
+        allow_local: false,
+    };
+    const LOCAL: EndpointPolicy = EndpointPolicy {
+        allow_private: false,
+        allow_local: true,
+    };
 
     #[rstest]
     #[case("169.254.169.254")]
@@ -211,7 +249,10 @@ mod tests {
     #[case("instance-data.ec2.internal")]
     fn always_denied(#[case] host: &str) {
         assert!(check_host(host, STRICT).is_err(), "{host}");
-        assert!(check_host(host, PRIVATE).is_err(), "{host} with private allowed");
+        assert!(
+            check_host(host, PRIVATE).is_err(),
+            "{host} with private allowed"
+        );
     }
 
     #[rstest]
@@ -247,7 +288,12 @@ mod tests {
     }
 
     #[rstest]
-    #[case("https://user:pw@git.example.org:8443/a/b.git", "https", "git.example.org", "/a/b.git")]
+    #[case(
+        "https://user:pw@git.example.org:8443/a/b.git",
+        "https",
+        "git.example.org",
+        "/a/b.git"
+    )]
     #[case("https://[fe80::1]:443/x", "https", "fe80::1", "/x")]
     #[case("nats://127.0.0.1:4222", "nats", "127.0.0.1", "")]
     #[case("s3://bucket/prefix", "s3", "bucket", "/prefix")]
@@ -259,7 +305,10 @@ mod tests {
         #[case] path: &str,
     ) {
         let parts = split_url(url).expect("a URL");
-        assert_eq!((parts.scheme.as_str(), parts.host, parts.path), (scheme, host, path));
+        assert_eq!(
+            (parts.scheme.as_str(), parts.host, parts.path),
+            (scheme, host, path)
+        );
     }
 
     #[rstest]

@@ -19,7 +19,9 @@ pub struct FieldPath {
 impl FieldPath {
     /// The path of a top-level field, e.g. `spec`.
     pub fn root(name: &str) -> Self {
-        Self { segments: vec![Segment::Field(name.to_owned())] }
+        Self {
+            segments: vec![Segment::Field(name.to_owned())],
+        }
     }
 
     /// A child field: `spec` → `spec.attributes`.
@@ -111,7 +113,10 @@ mod tests {
 
     #[test]
     fn renders_kubernetes_notation() {
-        let path = FieldPath::root("spec").child("attributes").index(2).child("path");
+        let path = FieldPath::root("spec")
+            .child("attributes")
+            .index(2)
+            .child("path");
         assert_eq!(path.to_string(), "spec.attributes[2].path");
         assert_eq!(path.to_pointer(), "/spec/attributes/2/path");
         let key = FieldPath::root("spec").child("options").key("a/b");
@@ -121,8 +126,12 @@ mod tests {
 
     #[test]
     fn parses_its_own_notation() {
-        for text in ["spec.attributes[2].path", "spec.options[password]", "metadata", "spec.a[0][1]"]
-        {
+        for text in [
+            "spec.attributes[2].path",
+            "spec.options[password]",
+            "metadata",
+            "spec.a[0][1]",
+        ] {
             assert_eq!(FieldPath::parse(text).to_string(), text);
         }
     }

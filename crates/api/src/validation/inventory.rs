@@ -65,7 +65,13 @@ pub(super) fn validate_cluster_inventory(
         );
     }
     let mut seen = BTreeSet::new();
-    for (index, name) in spec.target_refs.as_deref().unwrap_or_default().iter().enumerate() {
+    for (index, name) in spec
+        .target_refs
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         if !seen.insert(name.as_str()) {
             report.duplicate(&root.child("targetRefs").index(index), name.as_str());
         }
@@ -87,7 +93,11 @@ pub(super) fn validate_cluster_inventory(
     check_unique_entries(
         report,
         &root.child("namespaces"),
-        spec.namespaces.as_deref().unwrap_or_default().iter().map(super::super::names::NamespaceName::as_str),
+        spec.namespaces
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(super::super::names::NamespaceName::as_str),
     );
     validate_bindings(spec, &root, RefNamespace::Allowed, settings, report);
     if let Some(interval) = &spec.export_min_interval {

@@ -142,13 +142,20 @@ pub struct FieldError {
 impl FieldError {
     /// Builds an error.
     pub fn new(error_type: ErrorType, field: &FieldPath, detail: impl Into<String>) -> Self {
-        Self { error_type, field: field.to_string(), value: None, detail: detail.into() }
+        Self {
+            error_type,
+            field: field.to_string(),
+            value: None,
+            detail: detail.into(),
+        }
     }
 
     /// Attaches the offending value, rendered as JSON.
     #[must_use]
     pub fn with_value(mut self, value: impl serde::Serialize) -> Self {
-        self.value = serde_json::to_string(&value).ok().map(|text| truncate(&text, 120));
+        self.value = serde_json::to_string(&value)
+            .ok()
+            .map(|text| truncate(&text, 120));
         self
     }
 
@@ -215,7 +222,12 @@ impl Report {
     }
 
     /// Records an `Invalid` error with the offending value.
-    pub fn invalid(&mut self, field: &FieldPath, value: impl serde::Serialize, detail: impl Into<String>) {
+    pub fn invalid(
+        &mut self,
+        field: &FieldPath,
+        value: impl serde::Serialize,
+        detail: impl Into<String>,
+    ) {
         self.error(FieldError::new(ErrorType::Invalid, field, detail).with_value(value));
     }
 
@@ -232,17 +244,33 @@ impl Report {
     }
 
     /// Records an `Unsupported value` error listing the supported values.
-    pub fn not_supported(&mut self, field: &FieldPath, value: impl serde::Serialize, supported: &[&str]) {
-        let list = supported.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ");
+    pub fn not_supported(
+        &mut self,
+        field: &FieldPath,
+        value: impl serde::Serialize,
+        supported: &[&str],
+    ) {
+        let list = supported
+            .iter()
+            .map(|v| format!("{v:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         self.error(
-            FieldError::new(ErrorType::NotSupported, field, format!("supported values: {list}"))
-                .with_value(value),
+            FieldError::new(
+                ErrorType::NotSupported,
+                field,
+                format!("supported values: {list}"),
+            )
+            .with_value(value),
         );
     }
 
     /// Records a warning about a field.
     pub fn warn(&mut self, field: Option<&FieldPath>, message: impl Into<String>) {
-        self.warnings.push(Warning { field: field.map(ToString::to_string), message: message.into() });
+        self.warnings.push(Warning {
+            field: field.map(ToString::to_string),
+            message: message.into(),
+        });
     }
 
     /// Appends another report, skipping errors on fields this report already has an error for
@@ -290,7 +318,11 @@ pub fn validate(object: &KollectObject, settings: &Settings) -> Report {
 /// Checks a duration field: `0 ≤ d ≤ 24h`.
 fn check_interval(report: &mut Report, field: &FieldPath, value: &crate::duration::Duration) {
     if value.as_nanos() < 0 {
-        report.invalid(field, value.as_str(), "must not be negative; use 0s to export only on change");
+        report.invalid(
+            field,
+            value.as_str(),
+            "must not be negative; use 0s to export only on change",
+        );
     } else if value.to_std().is_some_and(|d| d > MAX_INTERVAL) {
         report.invalid(field, value.as_str(), "must be at most 24h");
     }

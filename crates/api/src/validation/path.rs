@@ -26,8 +26,14 @@ const HELM_ALIASES: [(&str, &str); 9] = [
 
 /// Helm release fields (and everything below them) that are never exported: they hold rendered
 /// manifests, templates and raw chart files, which may embed secrets.
-const HELM_DENIED: [&str; 6] =
-    ["manifest", "hooks", "chart.templates", "chart.files", "chart.values", "chart.raw"];
+const HELM_DENIED: [&str; 6] = [
+    "manifest",
+    "hooks",
+    "chart.templates",
+    "chart.files",
+    "chart.values",
+    "chart.raw",
+];
 
 /// An attribute path, classified by engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +71,9 @@ pub enum PathError {
     )]
     CelWithoutPrefix(String),
     /// `helm:` followed by something other than `release.`.
-    #[error("unknown path prefix: Helm paths have the form 'helm:release.<field>', e.g. 'helm:release.chartVersion'")]
+    #[error(
+        "unknown path prefix: Helm paths have the form 'helm:release.<field>', e.g. 'helm:release.chartVersion'"
+    )]
     UnknownHelmPrefix,
     /// `helm:release.` with no field.
     #[error("names no Helm release field: write e.g. 'helm:release.chartVersion'")]
@@ -140,12 +148,18 @@ fn helm_field(field: &str) -> Result<HelmField, PathError> {
         .find(|(alias, _)| *alias == field)
         .map_or(field, |(_, target)| *target);
     let denied = HELM_DENIED.iter().any(|denied| {
-        resolved == *denied || resolved.strip_prefix(denied).is_some_and(|r| r.starts_with('.'))
+        resolved == *denied
+            || resolved
+                .strip_prefix(denied)
+                .is_some_and(|r| r.starts_with('.'))
     });
     if denied {
         return Err(PathError::HelmNotExportable(resolved.to_owned()));
     }
-    Ok(HelmField { written: field.to_owned(), resolved: resolved.to_owned() })
+    Ok(HelmField {
+        written: field.to_owned(),
+        resolved: resolved.to_owned(),
+    })
 }
 
 /// Whether a path reaches Secret material (`data`, or a Helm release's `config` values), which
@@ -164,7 +178,10 @@ pub fn secret_material_reached(raw: &str) -> bool {
             .split(['.', '[', ']', '(', ')', ' ', '\t'])
             .any(|token| token.eq_ignore_ascii_case("data"));
     }
-    let path = path.strip_prefix("$.").or_else(|| path.strip_prefix('$')).unwrap_or(path);
+    let path = path
+        .strip_prefix("$.")
+        .or_else(|| path.strip_prefix('$'))
+        .unwrap_or(path);
     let path = path.strip_prefix('.').unwrap_or(path);
     path.split('.').any(|segment| {
         let end = segment.find(['[', '(']).unwrap_or(segment.len());
@@ -217,7 +234,10 @@ mod tests {
     #[case("object.metadata.namespace")]
     fn cel_without_prefix_names_the_prefix(#[case] raw: &str) {
         let error = AttributePath::parse(raw).expect_err("rejected");
-        assert!(error.to_string().starts_with("CEL expressions must use"), "{error}");
+        assert!(
+            error.to_string().starts_with("CEL expressions must use"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub(super) fn validate(profile: &KollectProfile, report: &mut Report) {
     let root = FieldPath::root("spec");
     let gvk = root.child("targetGVK");
     if spec.target_gvk.version.trim().is_empty() {
-        report.required(&gvk.child("version"), "the API version of the collected kind, e.g. v1");
+        report.required(
+            &gvk.child("version"),
+            "the API version of the collected kind, e.g. v1",
+        );
     }
     if spec.target_gvk.kind.trim().is_empty() {
         report.required(&gvk.child("kind"), "the collected kind, e.g. Deployment");
@@ -31,7 +34,12 @@ pub(super) fn validate(profile: &KollectProfile, report: &mut Report) {
 }
 
 fn annotation_is_true(profile: &KollectProfile, key: &str) -> bool {
-    profile.metadata.annotations.as_ref().and_then(|a| a.get(key)).is_some_and(|v| v == "true")
+    profile
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .is_some_and(|v| v == "true")
 }
 
 /// Checks each attribute; returns the set of declared (non-empty) names.
@@ -47,13 +55,19 @@ fn validate_attributes<'a>(
         let field = list.index(index);
         let name = attribute.name.as_str();
         if name.trim().is_empty() {
-            report.required(&field.child("name"), "the key the value is stored under in each row");
+            report.required(
+                &field.child("name"),
+                "the key the value is stored under in each row",
+            );
         } else if !names.insert(name) {
             report.duplicate(&field.child("name"), name);
         }
         let path_field = field.child("path");
         if attribute.path.trim().is_empty() {
-            report.required(&path_field, "a JSONPath ('$.spec.replicas') or 'cel:' expression");
+            report.required(
+                &path_field,
+                "a JSONPath ('$.spec.replicas') or 'cel:' expression",
+            );
             continue;
         }
         if let Err(error) = AttributePath::parse(&attribute.path) {
@@ -99,7 +113,10 @@ fn validate_metrics(
             report.duplicate(&field.child("name"), &metric.name);
         }
         if metric.path.trim().is_empty() {
-            report.required(&field.child("path"), "the name of the attribute to aggregate");
+            report.required(
+                &field.child("path"),
+                "the name of the attribute to aggregate",
+            );
             continue;
         }
         if !attribute_names.contains(metric.path.as_str()) {
@@ -125,7 +142,11 @@ fn validate_metrics(
             if label.trim().is_empty() {
                 report.required(&label_field, "the name of an attribute");
             } else if !attribute_names.contains(label.as_str()) {
-                report.invalid(&label_field, label, "must name an attribute of spec.attributes");
+                report.invalid(
+                    &label_field,
+                    label,
+                    "must name an attribute of spec.attributes",
+                );
             }
         }
     }
@@ -180,16 +201,35 @@ fn validate_export(
         );
     }
     if export.as_key.trim().is_empty() {
-        report.required(&export_field.child("as"), "the attribute key of the embedded object");
+        report.required(
+            &export_field.child("as"),
+            "the attribute key of the embedded object",
+        );
     }
     let Some(prune) = &export.prune else { return };
     let prune_field = export_field.child("prune");
-    for (index, pointer) in prune.json_pointers.as_deref().unwrap_or_default().iter().enumerate() {
+    for (index, pointer) in prune
+        .json_pointers
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         if let Err(problem) = check_json_pointer(pointer) {
-            report.invalid(&prune_field.child("jsonPointers").index(index), pointer, problem);
+            report.invalid(
+                &prune_field.child("jsonPointers").index(index),
+                pointer,
+                problem,
+            );
         }
     }
-    for (index, path) in prune.json_paths.as_deref().unwrap_or_default().iter().enumerate() {
+    for (index, path) in prune
+        .json_paths
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         if path.contains("[?(") || path.contains("[*]") {
             report.warn(
                 Some(&prune_field.child("jsonPaths").index(index)),

@@ -30,12 +30,18 @@ fn validate_ceiling(ceiling: &ScopeCeilingSpec, root: &FieldPath, report: &mut R
     check_unique_entries(
         report,
         &root.child("allowedNamespaces"),
-        ceiling.allowed_namespaces().iter().map(super::super::names::NamespaceName::as_str),
+        ceiling
+            .allowed_namespaces()
+            .iter()
+            .map(super::super::names::NamespaceName::as_str),
     );
     check_unique_entries(
         report,
         &root.child("deniedNamespaces"),
-        ceiling.denied_namespaces().iter().map(super::super::names::NamespaceName::as_str),
+        ceiling
+            .denied_namespaces()
+            .iter()
+            .map(super::super::names::NamespaceName::as_str),
     );
     for denied in ceiling.denied_namespaces() {
         if ceiling.allowed_namespaces().contains(denied) {
@@ -55,7 +61,10 @@ fn validate_sink_lists(scope: &impl SinkAllowlists, root: &FieldPath, report: &m
         check_unique_entries(
             report,
             &root.child(family.list_field()),
-            scope.allowed_sinks(family).iter().map(super::super::names::ObjectName::as_str),
+            scope
+                .allowed_sinks(family)
+                .iter()
+                .map(super::super::names::ObjectName::as_str),
         );
     }
 }

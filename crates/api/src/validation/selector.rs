@@ -41,7 +41,11 @@ pub(super) fn validate_requirements(
     for (index, requirement) in match_expressions.into_iter().flatten().enumerate() {
         let entry = field.child("matchExpressions").index(index);
         if let Err(error) = check_qualified_name(&requirement.key) {
-            report.invalid(&entry.child("key"), &requirement.key, format!("label key {}", error.message));
+            report.invalid(
+                &entry.child("key"),
+                &requirement.key,
+                format!("label key {}", error.message),
+            );
         }
         let values = requirement.values.as_deref().unwrap_or_default();
         match requirement.operator.as_str() {
@@ -51,7 +55,10 @@ pub(super) fn validate_requirements(
             ),
             "Exists" | "DoesNotExist" if !values.is_empty() => report.forbidden(
                 &entry.child("values"),
-                format!("operator {} takes no values; remove them", requirement.operator),
+                format!(
+                    "operator {} takes no values; remove them",
+                    requirement.operator
+                ),
             ),
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
             other => report.not_supported(&entry.child("operator"), other, &OPERATORS),
@@ -74,7 +81,13 @@ pub(super) fn validate_requirements(
 /// True when the selector is absent or has no requirement (it would match everything).
 pub(super) fn selects_nothing_specific(selector: Option<&LabelSelector>) -> bool {
     selector.is_none_or(|selector| {
-        selector.match_labels.as_ref().is_none_or(BTreeMap::is_empty)
-            && selector.match_expressions.as_ref().is_none_or(Vec::is_empty)
+        selector
+            .match_labels
+            .as_ref()
+            .is_none_or(BTreeMap::is_empty)
+            && selector
+                .match_expressions
+                .as_ref()
+                .is_none_or(Vec::is_empty)
     })
 }

@@ -6,8 +6,8 @@ use super::{
 };
 use crate::v1alpha1::{
     Compression, DatabaseSinkSpec, DatabaseSinkType, EventSinkSpec, EventSinkType, GitEngine,
-    GitSpec, KollectDatabaseSink, KollectEventSink, KollectSnapshotSink, LayoutContent,
-    LayoutMode, LayoutSpec, MAX_CA_BUNDLE_BYTES, MergeRequestMode, ProvisioningMode, PushPolicy,
+    GitSpec, KollectDatabaseSink, KollectEventSink, KollectSnapshotSink, LayoutContent, LayoutMode,
+    LayoutSpec, MAX_CA_BUNDLE_BYTES, MergeRequestMode, ProvisioningMode, PushPolicy,
     SerializationFormat, SinkCommonSpec, SnapshotSinkSpec, SnapshotSinkType,
 };
 
@@ -18,14 +18,30 @@ use template::{check_layout_template, check_path_template};
 
 /// Substrings that make an `options` key look like a credential.
 const SECRET_LIKE_KEYS: [&str; 14] = [
-    "password", "passwd", "secret", "token", "apikey", "api_key", "accesskey", "access_key",
-    "secretkey", "secret_key", "privatekey", "private_key", "credential", "credentials",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "accesskey",
+    "access_key",
+    "secretkey",
+    "secret_key",
+    "privatekey",
+    "private_key",
+    "credential",
+    "credentials",
 ];
 
 /// Git URL schemes the in-process Git client speaks (`file` only in local mode).
 const GIT_SCHEMES: [&str; 4] = ["https", "http", "ssh", "git"];
 
-pub(super) fn validate_snapshot(sink: &KollectSnapshotSink, settings: &Settings, report: &mut Report) {
+pub(super) fn validate_snapshot(
+    sink: &KollectSnapshotSink,
+    settings: &Settings,
+    report: &mut Report,
+) {
     let spec = &sink.spec;
     let root = FieldPath::root("spec");
     let policy = EndpointPolicy::from(settings);
@@ -71,7 +87,10 @@ fn validate_common(common: &SinkCommonSpec, root: &FieldPath, report: &mut Repor
     for key in common.options.iter().flat_map(|options| options.keys()) {
         let field = root.child("options").key(key);
         let lowered = key.trim().to_ascii_lowercase();
-        if SECRET_LIKE_KEYS.iter().any(|secret| lowered.contains(secret)) {
+        if SECRET_LIKE_KEYS
+            .iter()
+            .any(|secret| lowered.contains(secret))
+        {
             report.forbidden(
                 &field,
                 "looks like a credential: put it in the Secret named by spec.secretRef instead",
@@ -94,7 +113,10 @@ fn validate_common(common: &SinkCommonSpec, root: &FieldPath, report: &mut Repor
     if let Some(tls) = &common.tls {
         let field = root.child("tls");
         if tls.ca_bundle.is_some() && tls.ca_secret_ref.is_some() {
-            report.forbidden(&field.child("caSecretRef"), "set either caBundle or caSecretRef, not both");
+            report.forbidden(
+                &field.child("caSecretRef"),
+                "set either caBundle or caSecretRef, not both",
+            );
         }
         if let Some(bundle) = &tls.ca_bundle {
             if bundle.0.len() > MAX_CA_BUNDLE_BYTES {
@@ -126,7 +148,10 @@ fn validate_non_snapshot_common(
     report: &mut Report,
 ) {
     if common.layout.is_some() {
-        report.forbidden(&root.child("layout"), format!("layouts exist only for git and gitlab sinks, not for {family} sinks"));
+        report.forbidden(
+            &root.child("layout"),
+            format!("layouts exist only for git and gitlab sinks, not for {family} sinks"),
+        );
     }
     if common.path_template.is_some() {
         report.forbidden(
@@ -137,7 +162,11 @@ fn validate_non_snapshot_common(
     if let Some(format) = common.serialization_format()
         && format != SerializationFormat::Json
     {
-        report.not_supported(&root.child("serialization").child("format"), format.as_str(), &["json"]);
+        report.not_supported(
+            &root.child("serialization").child("format"),
+            format.as_str(),
+            &["json"],
+        );
     }
     if common.compression() != Compression::None {
         report.not_supported(
@@ -175,11 +204,18 @@ fn validate_snapshot_endpoint(
     report: &mut Report,
 ) {
     let field = root.child("endpoint");
-    let Some(endpoint) = spec.common.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty())
+    let Some(endpoint) = spec
+        .common
+        .endpoint
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
     else {
         let example = match spec.sink_type {
             SnapshotSinkType::Git => "a Git remote such as https://git.example.org/org/repo.git",
-            SnapshotSinkType::Gitlab => "the project URL such as https://gitlab.example.org/group/project.git",
+            SnapshotSinkType::Gitlab => {
+                "the project URL such as https://gitlab.example.org/group/project.git"
+            }
             SnapshotSinkType::S3 => "a bucket such as s3://bucket/prefix",
             SnapshotSinkType::Gcs => "a bucket such as gs://bucket/prefix",
         };
@@ -224,9 +260,11 @@ fn check_git_endpoint(endpoint: &str, policy: EndpointPolicy) -> Result<(), Stri
     if policy.allow_local {
         return Ok(());
     }
-    Err("is not a Git remote: use https://host/org/repo.git, ssh://git@host/org/repo.git or \
+    Err(
+        "is not a Git remote: use https://host/org/repo.git, ssh://git@host/org/repo.git or \
          git@host:org/repo.git"
-        .to_owned())
+            .to_owned(),
+    )
 }
 
 fn check_gitlab_endpoint(endpoint: &str, policy: EndpointPolicy) -> Result<(), String> {
@@ -245,10 +283,16 @@ fn check_object_store_endpoint(
     sink_type: SnapshotSinkType,
     policy: EndpointPolicy,
 ) -> Result<(), String> {
-    let native = if sink_type == SnapshotSinkType::S3 { "s3" } else { "gs" };
+    let native = if sink_type == SnapshotSinkType::S3 {
+        "s3"
+    } else {
+        "gs"
+    };
     let Some(parts) = split_url(endpoint) else {
         return if endpoint.starts_with('/') && !policy.allow_local {
-            Err(format!("a local path is not a bucket: use {native}://bucket/prefix"))
+            Err(format!(
+                "a local path is not a bucket: use {native}://bucket/prefix"
+            ))
         } else {
             Ok(())
         };
@@ -289,12 +333,31 @@ fn validate_snapshot_blocks(spec: &SnapshotSinkSpec, root: &FieldPath, report: &
             );
         }
     };
-    forbid(spec.git.is_some() && sink_type != SnapshotSinkType::Git, "git", "git");
-    forbid(spec.gitlab.is_some() && sink_type != SnapshotSinkType::Gitlab, "gitlab", "gitlab");
-    forbid(spec.object_store.is_some() && sink_type.is_git(), "objectStore", "s3 or gcs");
-    forbid(spec.common.layout.is_some() && !sink_type.is_git(), "layout", "git or gitlab");
+    forbid(
+        spec.git.is_some() && sink_type != SnapshotSinkType::Git,
+        "git",
+        "git",
+    );
+    forbid(
+        spec.gitlab.is_some() && sink_type != SnapshotSinkType::Gitlab,
+        "gitlab",
+        "gitlab",
+    );
+    forbid(
+        spec.object_store.is_some() && sink_type.is_git(),
+        "objectStore",
+        "s3 or gcs",
+    );
+    forbid(
+        spec.common.layout.is_some() && !sink_type.is_git(),
+        "layout",
+        "git or gitlab",
+    );
     if spec.http.is_some() {
-        report.forbidden(&root.child("http"), "HTTP sinks are not supported; remove the block");
+        report.forbidden(
+            &root.child("http"),
+            "HTTP sinks are not supported; remove the block",
+        );
     }
     if let Some(git) = &spec.git
         && sink_type == SnapshotSinkType::Git
@@ -304,10 +367,16 @@ fn validate_snapshot_blocks(spec: &SnapshotSinkSpec, root: &FieldPath, report: &
     if sink_type == SnapshotSinkType::Gitlab
         && let Some(request) = spec.gitlab.as_ref().and_then(|g| g.merge_request.as_ref())
         && request.mode == Some(MergeRequestMode::MergeRequest)
-        && request.target_branch.as_deref().is_none_or(|b| b.trim().is_empty())
+        && request
+            .target_branch
+            .as_deref()
+            .is_none_or(|b| b.trim().is_empty())
     {
         report.required(
-            &root.child("gitlab").child("mergeRequest").child("targetBranch"),
+            &root
+                .child("gitlab")
+                .child("mergeRequest")
+                .child("targetBranch"),
             "the branch merge requests target, e.g. main",
         );
     }
@@ -328,7 +397,11 @@ fn validate_git(git: &GitSpec, field: &FieldPath, report: &mut Report) {
         report.not_supported(&field.child("engine"), "cli", &["go-git"]);
     }
     if git.clone_depth.is_some_and(|depth| depth < 1) {
-        report.invalid(&field.child("cloneDepth"), git.clone_depth, "must be at least 1");
+        report.invalid(
+            &field.child("cloneDepth"),
+            git.clone_depth,
+            "must be at least 1",
+        );
     }
 }
 
@@ -337,7 +410,11 @@ fn validate_layout(layout: &LayoutSpec, field: &FieldPath, report: &mut Report) 
         check_layout_template(report, &field.child("pathTemplate"), template);
     }
     if let Some(template) = layout.index.as_ref().and_then(|i| i.path_template.as_ref()) {
-        check_path_template(report, &field.child("index").child("pathTemplate"), template);
+        check_path_template(
+            report,
+            &field.child("index").child("pathTemplate"),
+            template,
+        );
     }
     if let Some(length) = layout.filename.as_ref().and_then(|f| f.max_segment_length)
         && length < 1
@@ -378,7 +455,12 @@ fn snapshot_warnings(spec: &SnapshotSinkSpec, root: &FieldPath, report: &mut Rep
     }
 }
 
-fn git_warnings(spec: &SnapshotSinkSpec, format: SerializationFormat, root: &FieldPath, report: &mut Report) {
+fn git_warnings(
+    spec: &SnapshotSinkSpec,
+    format: SerializationFormat,
+    root: &FieldPath,
+    report: &mut Report,
+) {
     if spec.common.serialization_format().is_none() {
         report.warn(
             Some(&root.child("serialization").child("format")),
@@ -387,7 +469,11 @@ fn git_warnings(spec: &SnapshotSinkSpec, format: SerializationFormat, root: &Fie
         );
     }
     if format != SerializationFormat::Json
-        && spec.common.path_template.as_deref().is_some_and(|t| t.trim_end().ends_with(".json"))
+        && spec
+            .common
+            .path_template
+            .as_deref()
+            .is_some_and(|t| t.trim_end().ends_with(".json"))
     {
         report.warn(
             Some(&root.child("pathTemplate")),
@@ -442,7 +528,10 @@ fn validate_database_blocks(spec: &DatabaseSinkSpec, root: &FieldPath, report: &
         } else if block != spec.sink_type && present(block) {
             report.forbidden(
                 &root.child(block.as_str()),
-                format!("belongs to type {block}, not to type {}; remove it", spec.sink_type),
+                format!(
+                    "belongs to type {block}, not to type {}; remove it",
+                    spec.sink_type
+                ),
             );
         }
     }
@@ -455,9 +544,11 @@ fn validate_database_blocks(spec: &DatabaseSinkSpec, root: &FieldPath, report: &
     }
     if let Some(bigquery) = &spec.bigquery {
         let field = root.child("bigquery");
-        for (name, value) in
-            [("project", &bigquery.project), ("dataset", &bigquery.dataset), ("table", &bigquery.table)]
-        {
+        for (name, value) in [
+            ("project", &bigquery.project),
+            ("dataset", &bigquery.dataset),
+            ("table", &bigquery.table),
+        ] {
             if value.trim().is_empty() {
                 report.required(&field.child(name), format!("the BigQuery {name}"));
             }
@@ -490,11 +581,19 @@ fn validate_event_blocks(
         } else if block != spec.sink_type && present(block) {
             report.forbidden(
                 &root.child(block.as_str()),
-                format!("belongs to type {block}, not to type {}; remove it", spec.sink_type),
+                format!(
+                    "belongs to type {block}, not to type {}; remove it",
+                    spec.sink_type
+                ),
             );
         }
     }
-    let endpoint = spec.common.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty());
+    let endpoint = spec
+        .common
+        .endpoint
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
     match spec.sink_type {
         EventSinkType::Nats => validate_nats(spec, endpoint, root, policy, report),
         EventSinkType::Kafka => validate_kafka(spec, endpoint, root, policy, report),
@@ -513,7 +612,10 @@ fn validate_nats(
     let field = root.child("nats");
     let url = nats.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
     if url.is_some() && endpoint.is_some() {
-        report.warn(Some(&root.child("endpoint")), "ignored: spec.nats.url is set");
+        report.warn(
+            Some(&root.child("endpoint")),
+            "ignored: spec.nats.url is set",
+        );
     }
     let (checked, checked_field) = match (url, endpoint) {
         (Some(url), _) => (url, field.child("url")),
@@ -545,7 +647,10 @@ fn validate_kafka(
     let Some(kafka) = &spec.kafka else { return };
     let field = root.child("kafka");
     if !kafka.brokers.is_empty() && endpoint.is_some() {
-        report.warn(Some(&root.child("endpoint")), "ignored: spec.kafka.brokers is set");
+        report.warn(
+            Some(&root.child("endpoint")),
+            "ignored: spec.kafka.brokers is set",
+        );
     }
     if kafka.brokers.is_empty() {
         match endpoint {

@@ -73,12 +73,18 @@ fn validate_filter(filter: &CollectionFilterSpec, root: &FieldPath, report: &mut
     check_unique_entries(
         report,
         &root.child("includedNamespaces"),
-        filter.included_namespaces().iter().map(super::super::names::NamespaceName::as_str),
+        filter
+            .included_namespaces()
+            .iter()
+            .map(super::super::names::NamespaceName::as_str),
     );
     check_unique_entries(
         report,
         &root.child("excludedNamespaces"),
-        filter.excluded_namespaces().iter().map(super::super::names::NamespaceName::as_str),
+        filter
+            .excluded_namespaces()
+            .iter()
+            .map(super::super::names::NamespaceName::as_str),
     );
     if let Some(selector) = &filter.namespace_exclude_selector {
         validate_selector(selector, &root.child("namespaceExcludeSelector"), report);
@@ -87,7 +93,10 @@ fn validate_filter(filter: &CollectionFilterSpec, root: &FieldPath, report: &mut
         let field = root.child("resourceRules").index(index);
         let gvk = field.child("gvk");
         if rule.gvk.version.trim().is_empty() {
-            report.required(&gvk.child("version"), "the API version of the kind, e.g. v1");
+            report.required(
+                &gvk.child("version"),
+                "the API version of the kind, e.g. v1",
+            );
         }
         if rule.gvk.kind.trim().is_empty() {
             report.required(&gvk.child("kind"), "the kind, e.g. Deployment");
@@ -101,7 +110,11 @@ fn validate_filter(filter: &CollectionFilterSpec, root: &FieldPath, report: &mut
             &field,
             report,
         );
-        if rule.match_policy.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        if rule
+            .match_policy
+            .as_deref()
+            .is_some_and(|p| p.trim().is_empty())
+        {
             report.required(
                 &field.child("matchPolicy"),
                 "a CEL predicate over `object`, or remove the field",

@@ -27,8 +27,10 @@ pub(super) fn check_branch(raw: &str) -> Result<(), &'static str> {
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
     {
-        return Err("may only contain letters, digits, '.', '_', '/' and '-', starting with a \
-                    letter or digit");
+        return Err(
+            "may only contain letters, digits, '.', '_', '/' and '-', starting with a \
+                    letter or digit",
+        );
     }
     Ok(())
 }
@@ -51,8 +53,14 @@ pub(super) fn check_mongo_database(report: &mut Report, field: &FieldPath, value
         report.required(field, "the MongoDB database");
     } else if value.len() > 63 {
         report.invalid(field, value, "MongoDB database names are at most 63 bytes");
-    } else if value.contains(['/', '\\', '.', ' ', '"', '$', '*', '<', '>', ':', '|', '?', '\0']) {
-        report.invalid(field, value, "must not contain any of / \\ . space \" $ * < > : | ? or NUL");
+    } else if value.contains([
+        '/', '\\', '.', ' ', '"', '$', '*', '<', '>', ':', '|', '?', '\0',
+    ]) {
+        report.invalid(
+            field,
+            value,
+            "must not contain any of / \\ . space \" $ * < > : | ? or NUL",
+        );
     }
 }
 
@@ -74,7 +82,11 @@ pub(super) fn check_nats_subject(report: &mut Report, field: &FieldPath, value: 
     } else if value.chars().any(char::is_whitespace) {
         report.invalid(field, value, "subjects must not contain whitespace");
     } else if value.split('.').any(str::is_empty) {
-        report.invalid(field, value, "subjects are dot-separated tokens; no token may be empty");
+        report.invalid(
+            field,
+            value,
+            "subjects are dot-separated tokens; no token may be empty",
+        );
     }
 }
 
@@ -82,9 +94,14 @@ pub(super) fn check_nats_subject(report: &mut Report, field: &FieldPath, value: 
 pub(super) fn check_nats_stream(report: &mut Report, field: &FieldPath, value: &str) {
     if value.trim().is_empty() {
         report.required(field, "the JetStream stream, or omit for kollect_events");
-    } else if value.contains(|c: char| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
+    } else if value
+        .contains(|c: char| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
     {
-        report.invalid(field, value, "stream names must not contain whitespace, '.', '*', '>', '/' or '\\'");
+        report.invalid(
+            field,
+            value,
+            "stream names must not contain whitespace, '.', '*', '>', '/' or '\\'",
+        );
     }
 }
 
@@ -95,9 +112,15 @@ pub(super) fn check_kafka_topic(report: &mut Report, field: &FieldPath, value: &
     } else if value == "." || value == ".." {
         report.invalid(field, value, "'.' and '..' are not valid topic names");
     } else if value.len() > 249
-        || !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
-        report.invalid(field, value, "topics are at most 249 characters of letters, digits, '.', '_' and '-'");
+        report.invalid(
+            field,
+            value,
+            "topics are at most 249 characters of letters, digits, '.', '_' and '-'",
+        );
     }
 }
 

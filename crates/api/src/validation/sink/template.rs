@@ -3,7 +3,8 @@
 use super::super::{FieldPath, Report};
 
 /// Placeholders of grammar A (`spec.pathTemplate`, `layout.index.pathTemplate`).
-const DOCUMENT_PLACEHOLDERS: [&str; 5] = ["cluster", "namespace", "name", "generation", "extension"];
+const DOCUMENT_PLACEHOLDERS: [&str; 5] =
+    ["cluster", "namespace", "name", "generation", "extension"];
 
 /// Placeholders of grammar B (`layout.pathTemplate`).
 const ROW_PLACEHOLDERS: [&str; 12] = [
@@ -23,7 +24,11 @@ const ROW_PLACEHOLDERS: [&str; 12] = [
 
 /// Grammar A: relative, no `..`, contains `{namespace}` and `{name}`, known lower-case
 /// placeholders only. Blank means "use the default".
-pub(in crate::validation) fn check_path_template(report: &mut Report, field: &FieldPath, raw: &str) {
+pub(in crate::validation) fn check_path_template(
+    report: &mut Report,
+    field: &FieldPath,
+    raw: &str,
+) {
     let template = raw.trim();
     if template.is_empty() {
         return;
@@ -54,14 +59,19 @@ pub(in crate::validation) fn check_path_template(report: &mut Report, field: &Fi
 
 /// Grammar B: no `..`, known placeholders, and at least one of `{sourceName}`, `{name}`,
 /// `{uid}` so that rows get distinct paths.
-pub(in crate::validation) fn check_layout_template(report: &mut Report, field: &FieldPath, raw: &str) {
+pub(in crate::validation) fn check_layout_template(
+    report: &mut Report,
+    field: &FieldPath,
+    raw: &str,
+) {
     let template = raw.trim();
     if template.is_empty() {
         return;
     }
     if template.contains("..") {
         report.invalid(field, raw, "must not contain '..'");
-    } else if let Some(unknown) = placeholders(template, true).find(|p| !ROW_PLACEHOLDERS.contains(p))
+    } else if let Some(unknown) =
+        placeholders(template, true).find(|p| !ROW_PLACEHOLDERS.contains(p))
     {
         report.invalid(
             field,
@@ -71,7 +81,10 @@ pub(in crate::validation) fn check_layout_template(report: &mut Report, field: &
                 ROW_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
             ),
         );
-    } else if !["{sourceName}", "{name}", "{uid}"].iter().any(|p| template.contains(p)) {
+    } else if !["{sourceName}", "{name}", "{uid}"]
+        .iter()
+        .any(|p| template.contains(p))
+    {
         report.invalid(
             field,
             raw,
@@ -124,7 +137,10 @@ mod tests {
 
     #[test]
     fn grammar_b() {
-        assert_eq!(errors_b("{cluster}/{sourceNamespace}/{kind}/{sourceName}{extension}"), 0);
+        assert_eq!(
+            errors_b("{cluster}/{sourceNamespace}/{kind}/{sourceName}{extension}"),
+            0
+        );
         assert_eq!(errors_b("{cluster}/{kind}"), 1);
         assert_eq!(errors_b("{cluster}/{bogus}/{sourceName}"), 1);
         assert_eq!(errors_b("../{uid}"), 1);

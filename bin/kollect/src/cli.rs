@@ -1,0 +1,133 @@
+//! Command-line arguments and dispatch.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use kollect_api::validation::{DEFAULT_MAX_EXPORT_BYTES, Settings};
+
+use crate::{output, telemetry::LogArgs, validate, version};
+
+/// Exit code: everything valid / done.
+pub(crate) const EXIT_OK: u8 = 0;
+/// Exit code: Kollect itself failed (I/O, a bug); the input may be fine.
+pub(crate) const EXIT_INTERNAL: u8 = 1;
+/// Exit code: the input is invalid (bad manifests, bad flags).
+pub(crate) const EXIT_INVALID: u8 = 2;
+
+/// Kollect turns selected live Kubernetes state into a durable, queryable, diffable inventory.
+#[derive(Debug, Parser)]
+#[command(name = "kollect", version = version::LINE, propagate_version = true)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check Kollect manifests offline, with the same rules as the API server and the webhook.
+    ///
+    /// Reads YAML or JSON files (several documents per file allowed) and folders (recursively:
+    /// *.yaml, *.yml and *.json). Every problem is printed as
+    /// `file:line: Kind/name: field.path: message`. v1 Secrets and Namespaces next to Kollect
+    /// objects are checked too; other kinds are errors.
+    ///
+    /// Exit status: 0 when everything is valid (warnings allowed), 2 when something is invalid,
+    /// 1 when a file could not be read.
+    #[command(
+        after_help = "Examples:\n  kollect validate deploy/examples\n  kollect validate -f profile.yaml -f target.yaml --output json"
+    )]
+    Validate(ValidateArgs),
+    /// Print the CustomResourceDefinitions of all eleven kinds as one YAML stream.
+    ///
+    /// Install them with `kollect crds | kubectl apply --server-side -f -`.
+    Crds,
+    /// Print the version line.
+    Version,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ValidateArgs {
+    /// Files or folders to check.
+    #[arg(value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+    /// A file or folder to check (repeatable); same as a positional PATH.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub(crate) files: Vec<PathBuf>,
+    /// A config folder as used by `kollect collect` (same as a positional PATH).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) config: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
+    /// Check as an operator running with --tenant-mode would (cluster kinds are refused).
+    #[arg(long)]
+    pub(crate) tenant_mode: bool,
+    /// Check as an operator running with --allow-private-sinks would (RFC 1918 endpoints allowed).
+    #[arg(long)]
+    pub(crate) allow_private_sinks: bool,
+    /// The operator's --max-export-bytes, the ceiling of every maxExportBytes field.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EXPORT_BYTES)]
+    pub(crate) max_export_bytes: u64,
+}
+
+impl ValidateArgs {
+    /// Every path given, in order.
+    pub(crate) fn all_paths(&self) -> Vec<PathBuf> {
+        self.paths
+            .iter()
+            .chain(&self.files)
+            .chain(&self.config)
+            .cloned()
+            .collect()
+    }
+
+    /// The admission settings the flags describe.
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            tenant_mode: self.tenant_mode,
+            max_export_bytes: self.max_export_bytes,
+            allow_private_sinks: self.allow_private_sinks,
+            allow_local_endpoints: false,
+        }
+    }
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// One line per problem, then a summary.
+    Text,
+    /// One JSON document with every problem, for scripts.
+    Json,
+}
+
+/// Runs the command; returns the process exit code.
+pub(crate) fn run(args: Args) -> Result<u8> {
+    let Args { command, log: _ } = args;
+    match command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Crds => {
+            output::stdout(&kollect_api::crd::all_yaml())?;
+            Ok(EXIT_OK)
+        }
+        Command::Version => {
+            output::stdout(&format!("{}\n", version::LINE))?;
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn arguments_are_consistent() {
+        Args::command().debug_assert();
+    }
+}
