@@ -15,7 +15,10 @@ fn validate_all(bytes: &[u8]) -> usize {
     manifest::parse(bytes)
         .into_iter()
         .map(|document| match document {
-            Ok(document) => validation::check(&document.value, &settings).report.errors.len(),
+            Ok(document) => validation::check(&document.value, &settings)
+                .report
+                .errors
+                .len(),
             Err(_) => 1,
         })
         .sum()
@@ -25,7 +28,11 @@ fn examples() -> Vec<u8> {
     let mut all = Vec::new();
     let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/examples")];
     while let Some(dir) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("examples").flatten().map(|e| e.path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .expect("examples")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         for path in entries {
             if path.is_dir() {
@@ -40,14 +47,18 @@ fn examples() -> Vec<u8> {
 }
 
 fn secret_with(bytes: usize) -> Vec<u8> {
-    let mut text = String::from("apiVersion: v1\nkind: Secret\nmetadata: {name: big, namespace: a}\nstringData:\n  blob: ");
+    let mut text = String::from(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: big, namespace: a}\nstringData:\n  blob: ",
+    );
     text.push_str(&"x".repeat(bytes));
     text.push('\n');
     text.into_bytes()
 }
 
 fn alias_bomb() -> Vec<u8> {
-    let mut text = String::from("apiVersion: v1\nkind: Secret\nmetadata: {name: bomb}\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut text = String::from(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: bomb}\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
     for level in 1..10 {
         let refs = vec![format!("*a{}", level - 1); 9].join(", ");
         text = format!("{text}a{level}: &a{level} [{refs}]\n");
@@ -68,13 +79,23 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("refuse");
     group.sample_size(10);
     let oversized = secret_with(50 * 1024 * 1024);
-    group.bench_function("50 MiB document", |b| b.iter(|| assert_eq!(validate_all(black_box(&oversized)), 1)));
+    group.bench_function("50 MiB document", |b| {
+        b.iter(|| assert_eq!(validate_all(black_box(&oversized)), 1))
+    });
     let bomb = alias_bomb();
-    group.bench_function("alias bomb", |b| b.iter(|| assert_eq!(validate_all(black_box(&bomb)), 1)));
+    group.bench_function("alias bomb", |b| {
+        b.iter(|| assert_eq!(validate_all(black_box(&bomb)), 1))
+    });
     let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000)).into_bytes();
-    group.bench_function("100k nested lists", |b| b.iter(|| assert_eq!(validate_all(black_box(&deep)), 1)));
-    let garbage: Vec<u8> = (0..1_048_576u32).map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[2]).collect();
-    group.bench_function("1 MiB binary garbage", |b| b.iter(|| assert_eq!(validate_all(black_box(&garbage)), 1)));
+    group.bench_function("100k nested lists", |b| {
+        b.iter(|| assert_eq!(validate_all(black_box(&deep)), 1))
+    });
+    let garbage: Vec<u8> = (0..1_048_576u32)
+        .map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[2])
+        .collect();
+    group.bench_function("1 MiB binary garbage", |b| {
+        b.iter(|| assert_eq!(validate_all(black_box(&garbage)), 1))
+    });
     group.finish();
 }
 
