@@ -80,21 +80,21 @@ fn benches(c: &mut Criterion) {
     group.sample_size(10);
     let oversized = secret_with(50 * 1024 * 1024);
     group.bench_function("50 MiB document", |b| {
-        b.iter(|| assert_eq!(validate_all(black_box(&oversized)), 1))
+        b.iter(|| assert_eq!(validate_all(black_box(&oversized)), 1));
     });
     let bomb = alias_bomb();
     group.bench_function("alias bomb", |b| {
-        b.iter(|| assert_eq!(validate_all(black_box(&bomb)), 1))
+        b.iter(|| assert_eq!(validate_all(black_box(&bomb)), 1));
     });
     let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000)).into_bytes();
     group.bench_function("100k nested lists", |b| {
-        b.iter(|| assert_eq!(validate_all(black_box(&deep)), 1))
+        b.iter(|| assert_eq!(validate_all(black_box(&deep)), 1));
     });
     let garbage: Vec<u8> = (0..1_048_576u32)
         .map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[2])
         .collect();
     group.bench_function("1 MiB binary garbage", |b| {
-        b.iter(|| assert_eq!(validate_all(black_box(&garbage)), 1))
+        b.iter(|| assert_eq!(validate_all(black_box(&garbage)), 1));
     });
     group.finish();
 }

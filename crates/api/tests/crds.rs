@@ -27,91 +27,92 @@ fn crd_value(kind: Kind) -> Value {
     serde_json::to_value(kind.crd()).expect("encodes")
 }
 
+/// Kind, plural, scope, short names, status subresource (api.md §1, DECISIONS API 8).
+const EXPECTED: [(&str, &str, &str, &[&str], bool); 11] = [
+    (
+        "KollectProfile",
+        "kollectprofiles",
+        "Namespaced",
+        &["kprof"],
+        true,
+    ),
+    (
+        "KollectTarget",
+        "kollecttargets",
+        "Namespaced",
+        &["ktgt"],
+        true,
+    ),
+    (
+        "KollectClusterTarget",
+        "kollectclustertargets",
+        "Cluster",
+        &["kctgt"],
+        true,
+    ),
+    (
+        "KollectInventory",
+        "kollectinventories",
+        "Namespaced",
+        &["kinv"],
+        true,
+    ),
+    (
+        "KollectClusterInventory",
+        "kollectclusterinventories",
+        "Cluster",
+        &["kcinv"],
+        true,
+    ),
+    (
+        "KollectSnapshotSink",
+        "kollectsnapshotsinks",
+        "Namespaced",
+        &["ksnap"],
+        true,
+    ),
+    (
+        "KollectDatabaseSink",
+        "kollectdatabasesinks",
+        "Namespaced",
+        &["kdb"],
+        true,
+    ),
+    (
+        "KollectEventSink",
+        "kollecteventsinks",
+        "Namespaced",
+        &["kevt"],
+        true,
+    ),
+    (
+        "KollectScope",
+        "kollectscopes",
+        "Namespaced",
+        &["kscope"],
+        false,
+    ),
+    (
+        "KollectClusterScope",
+        "kollectclusterscopes",
+        "Cluster",
+        &["kcscope"],
+        false,
+    ),
+    (
+        "KollectConnectionTest",
+        "kollectconnectiontests",
+        "Namespaced",
+        &["kconn", "kconntest"],
+        true,
+    ),
+];
+
 #[test]
 fn eleven_kinds_with_the_specified_names() {
-    // kind, plural, scope, short names, status subresource
-    let expected = [
-        (
-            "KollectProfile",
-            "kollectprofiles",
-            "Namespaced",
-            vec!["kprof"],
-            true,
-        ),
-        (
-            "KollectTarget",
-            "kollecttargets",
-            "Namespaced",
-            vec!["ktgt"],
-            true,
-        ),
-        (
-            "KollectClusterTarget",
-            "kollectclustertargets",
-            "Cluster",
-            vec!["kctgt"],
-            true,
-        ),
-        (
-            "KollectInventory",
-            "kollectinventories",
-            "Namespaced",
-            vec!["kinv"],
-            true,
-        ),
-        (
-            "KollectClusterInventory",
-            "kollectclusterinventories",
-            "Cluster",
-            vec!["kcinv"],
-            true,
-        ),
-        (
-            "KollectSnapshotSink",
-            "kollectsnapshotsinks",
-            "Namespaced",
-            vec!["ksnap"],
-            true,
-        ),
-        (
-            "KollectDatabaseSink",
-            "kollectdatabasesinks",
-            "Namespaced",
-            vec!["kdb"],
-            true,
-        ),
-        (
-            "KollectEventSink",
-            "kollecteventsinks",
-            "Namespaced",
-            vec!["kevt"],
-            true,
-        ),
-        (
-            "KollectScope",
-            "kollectscopes",
-            "Namespaced",
-            vec!["kscope"],
-            false,
-        ),
-        (
-            "KollectClusterScope",
-            "kollectclusterscopes",
-            "Cluster",
-            vec!["kcscope"],
-            false,
-        ),
-        (
-            "KollectConnectionTest",
-            "kollectconnectiontests",
-            "Namespaced",
-            vec!["kconn", "kconntest"],
-            true,
-        ),
-    ];
     let crds = crd::crds();
     assert_eq!(crds.len(), 11);
-    for ((kind, plural, scope, short, status), crd) in expected.into_iter().zip(crds) {
+    for ((kind, plural, scope, short, status), crd) in EXPECTED.into_iter().zip(crds) {
         let crd = serde_json::to_value(crd).expect("encodes");
         assert_eq!(crd["metadata"]["name"], format!("{plural}.kollect.dev"));
         assert_eq!(crd["spec"]["group"], "kollect.dev");

@@ -81,7 +81,6 @@ impl Builder {
 
     fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<(), ParseError> {
         let location = self.location(span);
-        let is_sequence = matches!(event, Event::SequenceStart(..));
         match event {
             Event::DocumentStart(_) => {
                 self.document_start = None;
@@ -89,8 +88,9 @@ impl Builder {
                 self.anchors.clear();
                 self.alias_nodes = 0;
                 self.root = None;
+                Ok(())
             }
-            Event::DocumentEnd => self.finish_document(location)?,
+            Event::DocumentEnd => self.finish_document(location),
             Event::Scalar(text, style, anchor, tag) => {
                 if self.expecting_key() {
                     return self.set_key(text.into_owned(), location);
@@ -100,90 +100,107 @@ impl Builder {
                 if anchor != 0 {
                     self.anchors.insert(anchor, (value.clone(), 1));
                 }
-                self.push_value(value, 1, location)?;
+                self.push_value(value, 1, location)
             }
-            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
-                if self.expecting_key() {
-                    return Err(ParseError::new(
-                        location,
-                        "mapping keys must be plain strings, not collections",
-                    ));
-                }
-                check_collection_tag(tag.as_deref(), location)?;
-                if self.stack.len() >= MAX_DEPTH {
-                    return Err(ParseError::new(
-                        location,
-                        format!("nesting is deeper than {MAX_DEPTH} levels"),
-                    ));
-                }
-                let pointer = self.child_pointer();
-                self.locations.insert(pointer.clone(), location);
-                self.document_start.get_or_insert(location);
-                self.stack.push(if is_sequence {
-                    Frame::Sequence {
-                        items: Vec::new(),
-                        anchor,
-                        pointer,
-                        nodes: 1,
-                    }
-                } else {
-                    Frame::Mapping {
-                        map: Map::new(),
-                        key: None,
-                        anchor,
-                        pointer,
-                        nodes: 1,
-                    }
-                });
+            Event::SequenceStart(anchor, tag) => {
+                self.start_collection(true, anchor, tag.as_deref(), location)
             }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let Some(frame) = self.stack.pop() else {
-                    return Ok(());
-                };
-                let (value, anchor, nodes) = match frame {
-                    Frame::Sequence {
-                        items,
-                        anchor,
-                        nodes,
-                        ..
-                    } => (Value::Array(items), anchor, nodes),
-                    Frame::Mapping {
-                        map, anchor, nodes, ..
-                    } => (Value::Object(map), anchor, nodes),
-                };
-                if anchor != 0 {
-                    self.anchors.insert(anchor, (value.clone(), nodes));
-                }
-                self.attach(value, nodes, location)?;
+            Event::MappingStart(anchor, tag) => {
+                self.start_collection(false, anchor, tag.as_deref(), location)
             }
-            Event::Alias(anchor) => {
-                let Some((value, nodes)) = self.anchors.get(&anchor).cloned() else {
-                    return Err(ParseError::new(
-                        location,
-                        "alias refers to an unknown anchor",
-                    ));
-                };
-                if self.expecting_key() {
-                    return Err(ParseError::new(
-                        location,
-                        "aliases cannot be used as mapping keys",
-                    ));
-                }
-                self.alias_nodes += nodes;
-                if self.alias_nodes > MAX_ALIAS_NODES {
-                    return Err(ParseError::new(
-                        location,
-                        format!(
-                            "YAML aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias \
-                             bomb?); write the repeated values out instead"
-                        ),
-                    ));
-                }
-                self.push_value(value, nodes, location)?;
-            }
-            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+            Event::SequenceEnd | Event::MappingEnd => self.end_collection(location),
+            Event::Alias(anchor) => self.alias(anchor, location),
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => Ok(()),
         }
+    }
+
+    fn start_collection(
+        &mut self,
+        sequence: bool,
+        anchor: usize,
+        tag: Option<&Tag>,
+        location: Location,
+    ) -> Result<(), ParseError> {
+        if self.expecting_key() {
+            return Err(ParseError::new(
+                location,
+                "mapping keys must be plain strings, not collections",
+            ));
+        }
+        check_collection_tag(tag, location)?;
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(ParseError::new(
+                location,
+                format!("nesting is deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        let pointer = self.child_pointer();
+        self.locations.insert(pointer.clone(), location);
+        self.document_start.get_or_insert(location);
+        self.stack.push(if sequence {
+            Frame::Sequence {
+                items: Vec::new(),
+                anchor,
+                pointer,
+                nodes: 1,
+            }
+        } else {
+            Frame::Mapping {
+                map: Map::new(),
+                key: None,
+                anchor,
+                pointer,
+                nodes: 1,
+            }
+        });
         Ok(())
+    }
+
+    fn end_collection(&mut self, location: Location) -> Result<(), ParseError> {
+        let Some(frame) = self.stack.pop() else {
+            return Ok(());
+        };
+        let (value, anchor, nodes) = match frame {
+            Frame::Sequence {
+                items,
+                anchor,
+                nodes,
+                ..
+            } => (Value::Array(items), anchor, nodes),
+            Frame::Mapping {
+                map, anchor, nodes, ..
+            } => (Value::Object(map), anchor, nodes),
+        };
+        if anchor != 0 {
+            self.anchors.insert(anchor, (value.clone(), nodes));
+        }
+        self.attach(value, nodes, location)
+    }
+
+    fn alias(&mut self, anchor: usize, location: Location) -> Result<(), ParseError> {
+        let Some((value, nodes)) = self.anchors.get(&anchor).cloned() else {
+            return Err(ParseError::new(
+                location,
+                "alias refers to an unknown anchor",
+            ));
+        };
+        if self.expecting_key() {
+            return Err(ParseError::new(
+                location,
+                "aliases cannot be used as mapping keys",
+            ));
+        }
+        self.alias_nodes += nodes;
+        if self.alias_nodes > MAX_ALIAS_NODES {
+            return Err(ParseError::new(
+                location,
+                format!(
+                    "YAML aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?); \
+                     write the repeated values out instead"
+                ),
+            ));
+        }
+        self.push_value(value, nodes, location)
     }
 
     fn expecting_key(&self) -> bool {
