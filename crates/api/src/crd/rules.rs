@@ -278,6 +278,26 @@ fn block_matches_type(block: &str, types: &[&str]) -> CelRule {
     .forbidden()
 }
 
+/// For families whose types each have a settings block of the same name: the block of the chosen
+/// type is required, every other type's block forbidden.
+fn type_block_rules(blocks: &[&str]) -> Vec<CelRule> {
+    blocks
+        .iter()
+        .flat_map(|block| {
+            [
+                CelRule::new(
+                    SPEC,
+                    &format!("self.type != '{block}' || has(self.{block})"),
+                    &format!("spec.{block} is required when spec.type is {block}"),
+                )
+                .at(&format!(".{block}"))
+                .required(),
+                block_matches_type(block, &[block]),
+            ]
+        })
+        .collect()
+}
+
 fn snapshot_sink_rules() -> Vec<CelRule> {
     let mut rules = common_sink_rules();
     rules.extend([
@@ -350,18 +370,7 @@ fn snapshot_sink_rules() -> Vec<CelRule> {
 fn database_sink_rules() -> Vec<CelRule> {
     let mut rules = common_sink_rules();
     rules.extend(non_snapshot_sink_rules("database"));
-    for block in ["postgres", "bigquery", "mongodb"] {
-        rules.push(
-            CelRule::new(
-                SPEC,
-                &format!("self.type != '{block}' || has(self.{block})"),
-                &format!("spec.{block} is required when spec.type is {block}"),
-            )
-            .at(&format!(".{block}"))
-            .required(),
-        );
-        rules.push(block_matches_type(block, &[block]));
-    }
+    rules.extend(type_block_rules(&["postgres", "bigquery", "mongodb"]));
     rules.push(
         CelRule::new(
             SPEC,
@@ -378,18 +387,7 @@ fn database_sink_rules() -> Vec<CelRule> {
 fn event_sink_rules() -> Vec<CelRule> {
     let mut rules = common_sink_rules();
     rules.extend(non_snapshot_sink_rules("event"));
-    for block in ["nats", "kafka"] {
-        rules.push(
-            CelRule::new(
-                SPEC,
-                &format!("self.type != '{block}' || has(self.{block})"),
-                &format!("spec.{block} is required when spec.type is {block}"),
-            )
-            .at(&format!(".{block}"))
-            .required(),
-        );
-        rules.push(block_matches_type(block, &[block]));
-    }
+    rules.extend(type_block_rules(&["nats", "kafka"]));
     rules.extend([
         CelRule::new(
             SPEC,

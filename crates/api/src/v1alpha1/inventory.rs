@@ -91,16 +91,49 @@ impl fmt::Display for SinkFamily {
     }
 }
 
-/// The three family ref lists, as both inventory kinds hold them.
-pub trait SinkBindings {
+/// The three family ref lists, inlined into both inventory specs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkRefLists {
+    /// `KollectSnapshotSink` bindings (Git, GitLab, S3, GCS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 20),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
+    )]
+    pub snapshot_sink_refs: Option<Vec<InventorySinkRef>>,
+    /// `KollectDatabaseSink` bindings (Postgres, MongoDB, BigQuery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 20),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
+    )]
+    pub database_sink_refs: Option<Vec<InventorySinkRef>>,
+    /// `KollectEventSink` bindings (Kafka, NATS). At most 20 refs across the three lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 20),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
+    )]
+    pub event_sink_refs: Option<Vec<InventorySinkRef>>,
+}
+
+impl SinkRefLists {
     /// The refs of one family, empty when the list is unset.
-    fn sink_refs(&self, family: SinkFamily) -> &[InventorySinkRef];
+    pub fn refs(&self, family: SinkFamily) -> &[InventorySinkRef] {
+        let list = match family {
+            SinkFamily::Snapshot => &self.snapshot_sink_refs,
+            SinkFamily::Database => &self.database_sink_refs,
+            SinkFamily::Event => &self.event_sink_refs,
+        };
+        list.as_deref().unwrap_or_default()
+    }
 
     /// Every binding as `(family, ref)`, in family order then list order.
-    fn bindings(&self) -> Vec<(SinkFamily, &InventorySinkRef)> {
+    pub fn bindings(&self) -> Vec<(SinkFamily, &InventorySinkRef)> {
         SinkFamily::ALL
             .into_iter()
-            .flat_map(|family| self.sink_refs(family).iter().map(move |r| (family, r)))
+            .flat_map(|family| self.refs(family).iter().map(move |r| (family, r)))
             .collect()
     }
 }
@@ -131,27 +164,9 @@ pub enum DeletionPolicy {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct InventorySpec {
-    /// `KollectSnapshotSink` bindings (Git, GitLab, S3, GCS).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(max = 20),
-        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
-    )]
-    pub snapshot_sink_refs: Option<Vec<InventorySinkRef>>,
-    /// `KollectDatabaseSink` bindings (Postgres, MongoDB, BigQuery).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(max = 20),
-        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
-    )]
-    pub database_sink_refs: Option<Vec<InventorySinkRef>>,
-    /// `KollectEventSink` bindings (Kafka, NATS). At most 20 refs across the three lists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(max = 20),
-        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
-    )]
-    pub event_sink_refs: Option<Vec<InventorySinkRef>>,
+    /// The sinks this inventory exports to, in its own namespace.
+    #[serde(flatten)]
+    pub sinks: SinkRefLists,
     /// Default minimum time between two exports of an unchanged snapshot (default 30s, raised to
     /// the scope's `minExportInterval` when that is larger). At most 24h.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,17 +187,6 @@ pub struct InventorySpec {
     /// exports an empty snapshot to every bound sink first.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
-}
-
-impl SinkBindings for InventorySpec {
-    fn sink_refs(&self, family: SinkFamily) -> &[InventorySinkRef] {
-        let list = match family {
-            SinkFamily::Snapshot => &self.snapshot_sink_refs,
-            SinkFamily::Database => &self.database_sink_refs,
-            SinkFamily::Event => &self.event_sink_refs,
-        };
-        list.as_deref().unwrap_or_default()
-    }
 }
 
 /// Reserved HTTP endpoint settings of an inventory (not supported).
@@ -278,27 +282,9 @@ pub struct ClusterInventorySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub namespaces: Option<Vec<NamespaceName>>,
-    /// `KollectSnapshotSink` bindings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(max = 20),
-        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
-    )]
-    pub snapshot_sink_refs: Option<Vec<InventorySinkRef>>,
-    /// `KollectDatabaseSink` bindings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(max = 20),
-        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
-    )]
-    pub database_sink_refs: Option<Vec<InventorySinkRef>>,
-    /// `KollectEventSink` bindings. At most 20 refs across the three lists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(max = 20),
-        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
-    )]
-    pub event_sink_refs: Option<Vec<InventorySinkRef>>,
+    /// The sinks this inventory exports to, by name and namespace (default `sinkNamespace`).
+    #[serde(flatten)]
+    pub sinks: SinkRefLists,
     /// Namespace of sink refs that name no namespace; its `KollectScope` also sets the interval
     /// floor.
     #[serde(default = "default_sink_namespace")]
@@ -322,17 +308,6 @@ pub struct ClusterInventorySpec {
 
 fn default_sink_namespace() -> NamespaceName {
     NamespaceName::try_from(DEFAULT_SINK_NAMESPACE).expect("the default sink namespace is valid")
-}
-
-impl SinkBindings for ClusterInventorySpec {
-    fn sink_refs(&self, family: SinkFamily) -> &[InventorySinkRef] {
-        let list = match family {
-            SinkFamily::Snapshot => &self.snapshot_sink_refs,
-            SinkFamily::Database => &self.database_sink_refs,
-            SinkFamily::Event => &self.event_sink_refs,
-        };
-        list.as_deref().unwrap_or_default()
-    }
 }
 
 /// Row deduplication in a cluster rollup.

@@ -37,8 +37,8 @@ pub use filter::{CollectionFilterSpec, CollectionFilterStatus, ResourceRule};
 pub use inventory::{
     ClusterInventorySpec, ClusterInventoryStatus, DEFAULT_SINK_NAMESPACE, Dedupe, DeletionPolicy,
     HttpEndpointSpec, InventorySinkRef, InventorySpec, InventoryStatus, KollectClusterInventory,
-    KollectInventory, MAX_SINK_REFS, NamespaceShardStatus, SinkBindings, SinkExportStatus,
-    SinkFamily,
+    KollectInventory, MAX_SINK_REFS, NamespaceShardStatus, SinkExportStatus, SinkFamily,
+    SinkRefLists,
 };
 pub use object::{Kind, KollectObject};
 pub use profile::{

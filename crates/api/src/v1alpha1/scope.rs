@@ -71,18 +71,9 @@ pub struct ScopeSpec {
     /// The ceiling.
     #[serde(flatten)]
     pub ceiling: ScopeCeilingSpec,
-    /// `KollectSnapshotSink` names inventories of this namespace may bind. Empty means any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
-    pub snapshot_sink_refs: Option<Vec<ObjectName>>,
-    /// `KollectDatabaseSink` names inventories of this namespace may bind. Empty means any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
-    pub database_sink_refs: Option<Vec<ObjectName>>,
-    /// `KollectEventSink` names inventories of this namespace may bind. Empty means any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
-    pub event_sink_refs: Option<Vec<ObjectName>>,
+    /// Sink names the inventories of this namespace may bind.
+    #[serde(flatten)]
+    pub sinks: SinkAllowlists,
 }
 
 /// The platform policy boundary for cluster-scoped targets and inventories.
@@ -102,43 +93,36 @@ pub struct ClusterScopeSpec {
     /// The ceiling.
     #[serde(flatten)]
     pub ceiling: ScopeCeilingSpec,
-    /// `KollectSnapshotSink` names cluster inventories may bind (any namespace). Empty means any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
-    pub snapshot_sink_refs: Option<Vec<ObjectName>>,
-    /// `KollectDatabaseSink` names cluster inventories may bind. Empty means any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
-    pub database_sink_refs: Option<Vec<ObjectName>>,
-    /// `KollectEventSink` names cluster inventories may bind. Empty means any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
-    pub event_sink_refs: Option<Vec<ObjectName>>,
+    /// Sink names cluster inventories may bind, whatever the sink's namespace.
+    #[serde(flatten)]
+    pub sinks: SinkAllowlists,
     /// Namespaces cluster kinds may reference for profiles and sinks. Empty means any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub allowed_static_ref_namespaces: Option<Vec<String>>,
 }
 
-/// The three sink allowlists of a scope.
-pub trait SinkAllowlists {
+/// The three sink allowlists of a scope, inlined into both scope specs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkAllowlists {
+    /// `KollectSnapshotSink` names that may be bound. Empty means any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub snapshot_sink_refs: Option<Vec<ObjectName>>,
+    /// `KollectDatabaseSink` names that may be bound. Empty means any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub database_sink_refs: Option<Vec<ObjectName>>,
+    /// `KollectEventSink` names that may be bound. Empty means any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub event_sink_refs: Option<Vec<ObjectName>>,
+}
+
+impl SinkAllowlists {
     /// The allowlist of one family; empty means any sink of that family.
-    fn allowed_sinks(&self, family: SinkFamily) -> &[ObjectName];
-}
-
-impl SinkAllowlists for ScopeSpec {
-    fn allowed_sinks(&self, family: SinkFamily) -> &[ObjectName] {
-        let list = match family {
-            SinkFamily::Snapshot => &self.snapshot_sink_refs,
-            SinkFamily::Database => &self.database_sink_refs,
-            SinkFamily::Event => &self.event_sink_refs,
-        };
-        list.as_deref().unwrap_or_default()
-    }
-}
-
-impl SinkAllowlists for ClusterScopeSpec {
-    fn allowed_sinks(&self, family: SinkFamily) -> &[ObjectName] {
+    pub fn allowed(&self, family: SinkFamily) -> &[ObjectName] {
         let list = match family {
             SinkFamily::Snapshot => &self.snapshot_sink_refs,
             SinkFamily::Database => &self.database_sink_refs,

@@ -4,11 +4,12 @@ use std::collections::BTreeSet;
 
 use super::{
     FieldPath, Report, Settings, check_interval, check_unique_entries,
-    selector::{selects_nothing_specific, validate_selector},
+    selector::{require_selector, validate_selector},
 };
+use crate::names::NamespaceName;
 use crate::v1alpha1::{
-    InventorySinkRef, KollectClusterInventory, KollectInventory, MAX_SINK_REFS, SinkBindings,
-    SinkFamily,
+    InventorySinkRef, KollectClusterInventory, KollectInventory, MAX_SINK_REFS, SinkFamily,
+    SinkRefLists,
 };
 
 /// Where a sink ref may name a namespace.
@@ -27,7 +28,13 @@ pub(super) fn validate_inventory(
 ) {
     let spec = &inventory.spec;
     let root = FieldPath::root("spec");
-    validate_bindings(spec, &root, RefNamespace::Forbidden, settings, report);
+    validate_bindings(
+        &spec.sinks,
+        &root,
+        RefNamespace::Forbidden,
+        settings,
+        report,
+    );
     if let Some(interval) = &spec.export_min_interval {
         check_interval(report, &root.child("exportMinInterval"), interval);
     }
@@ -79,17 +86,12 @@ pub(super) fn validate_cluster_inventory(
     if let Some(selector) = &spec.target_selector {
         validate_selector(selector, &root.child("targetSelector"), report);
     }
-    let selector_field = root.child("namespaceSelector");
-    match &spec.namespace_selector {
-        Some(selector) if !selects_nothing_specific(Some(selector)) => {
-            validate_selector(selector, &selector_field, report);
-        }
-        _ => report.required(
-            &selector_field,
-            "select namespaces with at least one matchLabels entry or matchExpressions item; an \
-             empty selector would roll up every namespace",
-        ),
-    }
+    require_selector(
+        spec.namespace_selector.as_ref(),
+        &root.child("namespaceSelector"),
+        "an empty selector would roll up every namespace",
+        report,
+    );
     check_unique_entries(
         report,
         &root.child("namespaces"),
@@ -97,22 +99,22 @@ pub(super) fn validate_cluster_inventory(
             .as_deref()
             .unwrap_or_default()
             .iter()
-            .map(super::super::names::NamespaceName::as_str),
+            .map(NamespaceName::as_str),
     );
-    validate_bindings(spec, &root, RefNamespace::Allowed, settings, report);
+    validate_bindings(&spec.sinks, &root, RefNamespace::Allowed, settings, report);
     if let Some(interval) = &spec.export_min_interval {
         check_interval(report, &root.child("exportMinInterval"), interval);
     }
 }
 
 fn validate_bindings(
-    spec: &impl SinkBindings,
+    sinks: &SinkRefLists,
     root: &FieldPath,
     namespace: RefNamespace,
     settings: &Settings,
     report: &mut Report,
 ) {
-    let total = spec.bindings().len();
+    let total = sinks.bindings().len();
     if total > MAX_SINK_REFS {
         report.invalid(
             root,
@@ -127,7 +129,7 @@ fn validate_bindings(
     for family in SinkFamily::ALL {
         let list = root.child(family.list_field());
         let mut seen = BTreeSet::new();
-        for (index, sink_ref) in spec.sink_refs(family).iter().enumerate() {
+        for (index, sink_ref) in sinks.refs(family).iter().enumerate() {
             let field = list.index(index);
             if !seen.insert(sink_ref.name.as_str()) {
                 report.duplicate(&field.child("name"), sink_ref.name.as_str());

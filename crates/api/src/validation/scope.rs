@@ -1,6 +1,7 @@
 //! `KollectScope` and `KollectClusterScope` rules (API spec §12.2–§12.4).
 
 use super::{FieldPath, Report, check_interval, check_unique_entries};
+use crate::names::{NamespaceName, ObjectName};
 use crate::v1alpha1::{
     KollectClusterScope, KollectScope, ScopeCeilingSpec, SinkAllowlists, SinkFamily,
 };
@@ -8,13 +9,13 @@ use crate::v1alpha1::{
 pub(super) fn validate_scope(scope: &KollectScope, report: &mut Report) {
     let root = FieldPath::root("spec");
     validate_ceiling(&scope.spec.ceiling, &root, report);
-    validate_sink_lists(&scope.spec, &root, report);
+    validate_sink_lists(&scope.spec.sinks, &root, report);
 }
 
 pub(super) fn validate_cluster_scope(scope: &KollectClusterScope, report: &mut Report) {
     let root = FieldPath::root("spec");
     validate_ceiling(&scope.spec.ceiling, &root, report);
-    validate_sink_lists(&scope.spec, &root, report);
+    validate_sink_lists(&scope.spec.sinks, &root, report);
 }
 
 fn validate_ceiling(ceiling: &ScopeCeilingSpec, root: &FieldPath, report: &mut Report) {
@@ -33,7 +34,7 @@ fn validate_ceiling(ceiling: &ScopeCeilingSpec, root: &FieldPath, report: &mut R
         ceiling
             .allowed_namespaces()
             .iter()
-            .map(super::super::names::NamespaceName::as_str),
+            .map(NamespaceName::as_str),
     );
     check_unique_entries(
         report,
@@ -41,7 +42,7 @@ fn validate_ceiling(ceiling: &ScopeCeilingSpec, root: &FieldPath, report: &mut R
         ceiling
             .denied_namespaces()
             .iter()
-            .map(super::super::names::NamespaceName::as_str),
+            .map(NamespaceName::as_str),
     );
     for denied in ceiling.denied_namespaces() {
         if ceiling.allowed_namespaces().contains(denied) {
@@ -56,15 +57,12 @@ fn validate_ceiling(ceiling: &ScopeCeilingSpec, root: &FieldPath, report: &mut R
     }
 }
 
-fn validate_sink_lists(scope: &impl SinkAllowlists, root: &FieldPath, report: &mut Report) {
+fn validate_sink_lists(sinks: &SinkAllowlists, root: &FieldPath, report: &mut Report) {
     for family in SinkFamily::ALL {
         check_unique_entries(
             report,
             &root.child(family.list_field()),
-            scope
-                .allowed_sinks(family)
-                .iter()
-                .map(super::super::names::ObjectName::as_str),
+            sinks.allowed(family).iter().map(ObjectName::as_str),
         );
     }
 }

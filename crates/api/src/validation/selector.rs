@@ -78,8 +78,27 @@ pub(super) fn validate_requirements(
     }
 }
 
+/// A selector that must be present with at least one requirement: an empty one would select
+/// everything. `why` completes the message.
+pub(super) fn require_selector(
+    selector: Option<&LabelSelector>,
+    field: &FieldPath,
+    why: &str,
+    report: &mut Report,
+) {
+    match selector {
+        Some(selector) if !selects_nothing_specific(Some(selector)) => {
+            validate_selector(selector, field, report);
+        }
+        _ => report.required(
+            field,
+            format!("select namespaces with at least one matchLabels entry or matchExpressions item; {why}"),
+        ),
+    }
+}
+
 /// True when the selector is absent or has no requirement (it would match everything).
-pub(super) fn selects_nothing_specific(selector: Option<&LabelSelector>) -> bool {
+fn selects_nothing_specific(selector: Option<&LabelSelector>) -> bool {
     selector.is_none_or(|selector| {
         selector
             .match_labels

@@ -5,8 +5,8 @@ use super::{
     endpoint::{EndpointPolicy, check_broker, check_host, check_url, split_url},
 };
 use crate::v1alpha1::{
-    Compression, DatabaseSinkSpec, DatabaseSinkType, EventSinkSpec, EventSinkType, GitEngine,
-    GitSpec, KollectDatabaseSink, KollectEventSink, KollectSnapshotSink, LayoutContent, LayoutMode,
+    Compression, DatabaseSinkSpec, EventSinkSpec, EventSinkType, GitEngine, GitSpec,
+    KollectDatabaseSink, KollectEventSink, KollectSnapshotSink, LayoutContent, LayoutMode,
     LayoutSpec, MAX_CA_BUNDLE_BYTES, MergeRequestMode, ProvisioningMode, PushPolicy,
     SerializationFormat, SinkCommonSpec, SnapshotSinkSpec, SnapshotSinkType,
 };
@@ -513,28 +513,39 @@ fn provisioning_warning(common: &SinkCommonSpec, root: &FieldPath, report: &mut 
     }
 }
 
-fn validate_database_blocks(spec: &DatabaseSinkSpec, root: &FieldPath, report: &mut Report) {
-    let present = |t: DatabaseSinkType| match t {
-        DatabaseSinkType::Postgres => spec.postgres.is_some(),
-        DatabaseSinkType::Bigquery => spec.bigquery.is_some(),
-        DatabaseSinkType::Mongodb => spec.mongodb.is_some(),
-    };
-    for block in DatabaseSinkType::ALL {
-        if block == spec.sink_type && !present(block) {
+/// The settings block named like the type is required; the other types' blocks are forbidden.
+fn check_type_blocks(
+    root: &FieldPath,
+    sink_type: &str,
+    blocks: &[(&str, bool)],
+    report: &mut Report,
+) {
+    for (block, present) in blocks {
+        if *block == sink_type && !present {
             report.required(
-                &root.child(block.as_str()),
+                &root.child(block),
                 format!("required when spec.type is {block}"),
             );
-        } else if block != spec.sink_type && present(block) {
+        } else if *block != sink_type && *present {
             report.forbidden(
-                &root.child(block.as_str()),
-                format!(
-                    "belongs to type {block}, not to type {}; remove it",
-                    spec.sink_type
-                ),
+                &root.child(block),
+                format!("belongs to type {block}, not to type {sink_type}; remove it"),
             );
         }
     }
+}
+
+fn validate_database_blocks(spec: &DatabaseSinkSpec, root: &FieldPath, report: &mut Report) {
+    check_type_blocks(
+        root,
+        spec.sink_type.as_str(),
+        &[
+            ("postgres", spec.postgres.is_some()),
+            ("bigquery", spec.bigquery.is_some()),
+            ("mongodb", spec.mongodb.is_some()),
+        ],
+        report,
+    );
     if let Some(postgres) = &spec.postgres {
         let field = root.child("postgres");
         names::check_sql_identifier(report, &field.child("table"), &postgres.table);
@@ -568,26 +579,15 @@ fn validate_event_blocks(
     policy: EndpointPolicy,
     report: &mut Report,
 ) {
-    let present = |t: EventSinkType| match t {
-        EventSinkType::Nats => spec.nats.is_some(),
-        EventSinkType::Kafka => spec.kafka.is_some(),
-    };
-    for block in EventSinkType::ALL {
-        if block == spec.sink_type && !present(block) {
-            report.required(
-                &root.child(block.as_str()),
-                format!("required when spec.type is {block}"),
-            );
-        } else if block != spec.sink_type && present(block) {
-            report.forbidden(
-                &root.child(block.as_str()),
-                format!(
-                    "belongs to type {block}, not to type {}; remove it",
-                    spec.sink_type
-                ),
-            );
-        }
-    }
+    check_type_blocks(
+        root,
+        spec.sink_type.as_str(),
+        &[
+            ("nats", spec.nats.is_some()),
+            ("kafka", spec.kafka.is_some()),
+        ],
+        report,
+    );
     let endpoint = spec
         .common
         .endpoint

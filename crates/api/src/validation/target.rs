@@ -2,9 +2,12 @@
 
 use super::{
     FieldPath, Report, Settings, check_unique_entries,
-    selector::{selects_nothing_specific, validate_requirements, validate_selector},
+    selector::{require_selector, validate_requirements, validate_selector},
 };
-use crate::v1alpha1::{CollectionFilterSpec, KollectClusterTarget, KollectTarget};
+use crate::{
+    names::NamespaceName,
+    v1alpha1::{CollectionFilterSpec, KollectClusterTarget, KollectTarget},
+};
 
 pub(super) fn validate_target(target: &KollectTarget, report: &mut Report) {
     let spec = &target.spec;
@@ -54,17 +57,12 @@ pub(super) fn validate_cluster_target(
              RBAC, which tenant mode does not grant; use a KollectTarget in your namespace",
         );
     }
-    let selector_field = root.child("namespaceSelector");
-    match &spec.namespace_selector {
-        Some(selector) if !selects_nothing_specific(Some(selector)) => {
-            validate_selector(selector, &selector_field, report);
-        }
-        _ => report.required(
-            &selector_field,
-            "select namespaces with at least one matchLabels entry or matchExpressions item; an \
-             empty selector would collect from every namespace",
-        ),
-    }
+    require_selector(
+        spec.namespace_selector.as_ref(),
+        &root.child("namespaceSelector"),
+        "an empty selector would collect from every namespace",
+        report,
+    );
     validate_filter(&spec.filter, &root, report);
 }
 
@@ -76,7 +74,7 @@ fn validate_filter(filter: &CollectionFilterSpec, root: &FieldPath, report: &mut
         filter
             .included_namespaces()
             .iter()
-            .map(super::super::names::NamespaceName::as_str),
+            .map(NamespaceName::as_str),
     );
     check_unique_entries(
         report,
@@ -84,7 +82,7 @@ fn validate_filter(filter: &CollectionFilterSpec, root: &FieldPath, report: &mut
         filter
             .excluded_namespaces()
             .iter()
-            .map(super::super::names::NamespaceName::as_str),
+            .map(NamespaceName::as_str),
     );
     if let Some(selector) = &filter.namespace_exclude_selector {
         validate_selector(selector, &root.child("namespaceExcludeSelector"), report);

@@ -43,16 +43,13 @@ pub(in crate::validation) fn check_path_template(
             raw,
             "must contain {namespace} and {name}, e.g. inventory/{namespace}/{name}{extension}",
         );
-    } else if let Some(unknown) =
-        placeholders(template, false).find(|p| !DOCUMENT_PLACEHOLDERS.contains(p))
-    {
-        report.invalid(
+    } else {
+        known_placeholders(
+            report,
             field,
             raw,
-            format!(
-                "unknown placeholder {{{unknown}}}; use {}",
-                DOCUMENT_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
-            ),
+            placeholders(template, false),
+            &DOCUMENT_PLACEHOLDERS,
         );
     }
 }
@@ -70,17 +67,14 @@ pub(in crate::validation) fn check_layout_template(
     }
     if template.contains("..") {
         report.invalid(field, raw, "must not contain '..'");
-    } else if let Some(unknown) =
-        placeholders(template, true).find(|p| !ROW_PLACEHOLDERS.contains(p))
-    {
-        report.invalid(
-            field,
-            raw,
-            format!(
-                "unknown placeholder {{{unknown}}}; use {}",
-                ROW_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
-            ),
-        );
+    } else if !known_placeholders(
+        report,
+        field,
+        raw,
+        placeholders(template, true),
+        &ROW_PLACEHOLDERS,
+    ) {
+        // Reported by known_placeholders.
     } else if !["{sourceName}", "{name}", "{uid}"]
         .iter()
         .any(|p| template.contains(p))
@@ -91,6 +85,26 @@ pub(in crate::validation) fn check_layout_template(
             "must contain {sourceName}, {name} or {uid} so that every row gets its own file",
         );
     }
+}
+
+/// Reports the first placeholder not in `known`; returns whether all were known.
+fn known_placeholders<'a>(
+    report: &mut Report,
+    field: &FieldPath,
+    raw: &str,
+    mut found: impl Iterator<Item = &'a str>,
+    known: &[&str],
+) -> bool {
+    let Some(unknown) = found.find(|p| !known.contains(p)) else {
+        return true;
+    };
+    let list: Vec<String> = known.iter().map(|p| format!("{{{p}}}")).collect();
+    report.invalid(
+        field,
+        raw,
+        format!("unknown placeholder {{{unknown}}}; use {}", list.join(", ")),
+    );
+    false
 }
 
 /// The names of `{word}` placeholders; `mixed_case` also matches upper-case letters.
