@@ -8,6 +8,8 @@
 //! * [`schema`] — structural-schema validation and defaulting, as the API server applies them.
 //! * [`manifest`] — multi-document YAML/JSON reading with field locations and hostile-input
 //!   limits, and a deterministic YAML writer.
+//! * [`row`], [`canonical`] — rows, export items and the Go-compatible canonical JSON that
+//!   checksums are computed over.
 //! * [`names`], [`duration`] — identifier newtypes validated on deserialisation.
 //! * [`k8s`] — the Kubernetes types other Kollect crates use.
 //!
@@ -30,11 +32,13 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod canonical;
 pub mod crd;
 pub mod duration;
 pub mod k8s;
 pub mod manifest;
 pub mod names;
+pub mod row;
 pub mod schema;
 pub mod v1alpha1;
 pub mod validation;
