@@ -1,0 +1,574 @@
+//! CEL attribute expressions and `matchPolicy` predicates (pipeline spec §2.4).
+//!
+//! * One variable, `object`: the Kubernetes object as a map (JSON integers are `int`, every
+//!   other number `double`).
+//! * The CEL standard library only, as cel-go offers it by default: operators, `size`,
+//!   `contains`, `startsWith`, `endsWith`, `matches`, conversions, timestamp and duration
+//!   accessors, and the macros `has`, `all`, `exists`, `exists_one`, `map`, `filter`. Other
+//!   functions are refused at compile time so profiles stay portable.
+//! * Bounded cost: CEL has no loops besides comprehensions, so evaluation work is at most
+//!   `W^d × n`, where `W` bounds every list (object nodes plus literal elements), `d` is the
+//!   nesting of independent comprehensions and `n` the expression size. An evaluation whose
+//!   bound exceeds [`MAX_COST`] fails before it starts instead of stalling a watch.
+//! * Results: maps and lists become JSON objects and arrays (DECISIONS Q4), timestamps RFC 3339
+//!   strings, durations integer nanoseconds, bytes base64, NaN and infinities `null` with a
+//!   warning.
+
+use std::{collections::HashMap, fmt, sync::Arc};
+
+use base64::Engine as _;
+use cel::{
+    Context, Program, Value as CelValue,
+    common::ast::{Expr, IdedExpr, LiteralValue, operators},
+    objects::{Key, Map as CelMap},
+};
+use serde_json::{Map, Number, Value};
+
+/// Most evaluation steps an expression may be estimated to take on one object (about 50 ms of
+/// work): far above any realistic profile, far below a stalled watch.
+pub const MAX_COST: u128 = 20_000_000;
+
+/// Longest CEL expression accepted; keeps parsing and cost estimation cheap.
+pub const MAX_EXPRESSION_LENGTH: usize = 10_000;
+
+/// Functions and operators of the CEL standard library that expressions may call.
+const ALLOWED_FUNCTIONS: [&str; 45] = [
+    operators::CONDITIONAL,
+    operators::LOGICAL_AND,
+    operators::LOGICAL_OR,
+    operators::LOGICAL_NOT,
+    operators::SUBSTRACT,
+    operators::ADD,
+    operators::MULTIPLY,
+    operators::DIVIDE,
+    operators::MODULO,
+    operators::EQUALS,
+    operators::NOT_EQUALS,
+    operators::GREATER_EQUALS,
+    operators::LESS_EQUALS,
+    operators::GREATER,
+    operators::LESS,
+    operators::NEGATE,
+    operators::INDEX,
+    operators::NOT_STRICTLY_FALSE,
+    operators::IN,
+    "size",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "dyn",
+    "type",
+    "timestamp",
+    "duration",
+    "getFullYear",
+    "getMonth",
+    "getDayOfYear",
+    "getDayOfMonth",
+    "getDate",
+    "getDayOfWeek",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
+    "has",
+];
+
+/// The name of the one variable.
+const OBJECT: &str = "object";
+
+/// Why an expression does not compile.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// The text is empty.
+    #[error("empty CEL expression")]
+    Empty,
+    /// The text is too long.
+    #[error("the CEL expression is {0} characters long; the limit is {MAX_EXPRESSION_LENGTH}")]
+    TooLong(usize),
+    /// A syntax error.
+    #[error("compile CEL: {message} at column {column}")]
+    Syntax {
+        /// What the parser says.
+        message: String,
+        /// 1-based column in the expression.
+        column: usize,
+    },
+    /// A function outside the standard library.
+    #[error(
+        "compile CEL: function {0:?} is not part of the CEL standard library Kollect supports \
+         (operators, size, contains, startsWith, endsWith, matches, conversions, timestamp and \
+         duration accessors, has/all/exists/exists_one/map/filter)"
+    )]
+    UnsupportedFunction(String),
+    /// A variable other than `object`.
+    #[error("compile CEL: unknown variable {0:?}; the only variable is `object`")]
+    UnknownVariable(String),
+}
+
+/// Why an evaluation failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    /// CEL reported an error (missing key, bad types, overflow...).
+    #[error("eval CEL: {0}")]
+    Failed(String),
+    /// The estimated cost on this object exceeds [`MAX_COST`].
+    #[error(
+        "eval CEL: the expression would take up to {estimate} steps on this object (limit \
+         {MAX_COST}); nested comprehensions over large lists are too costly"
+    )]
+    TooCostly {
+        /// The estimate.
+        estimate: u128,
+    },
+    /// A predicate returned something other than a boolean.
+    #[error("eval CEL: the predicate returned {0}, not a boolean")]
+    NotBoolean(String),
+}
+
+/// Which parts of `object` an expression reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum References {
+    /// The whole object (e.g. `size(object)` or an index computed at run time).
+    Whole,
+    /// Only these paths (each a list of map keys from the root); their subtrees are read whole.
+    Paths(Vec<Vec<String>>),
+}
+
+/// A compiled CEL expression.
+#[derive(Clone)]
+pub struct CelExpr {
+    source: String,
+    program: Arc<Program>,
+    references: References,
+    depth: u32,
+    size: u32,
+    literal_elements: u64,
+}
+
+impl fmt::Debug for CelExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CelExpr")
+            .field("source", &self.source)
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of an evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    /// The value, `None` for CEL `null`.
+    pub value: Option<Value>,
+    /// Set when a NaN or infinite float was replaced by `null` (DECISIONS Q4).
+    pub non_finite: bool,
+}
+
+impl CelExpr {
+    /// Compiles an expression (without the `cel:` prefix).
+    pub fn compile(source: &str) -> Result<Self, CompileError> {
+        let source = source.trim();
+        if source.is_empty() {
+            return Err(CompileError::Empty);
+        }
+        if source.chars().count() > MAX_EXPRESSION_LENGTH {
+            return Err(CompileError::TooLong(source.chars().count()));
+        }
+        let program = Program::compile(source).map_err(|errors| {
+            let first = errors.errors.first();
+            CompileError::Syntax {
+                message: first.map_or_else(|| "invalid expression".to_owned(), |e| e.msg.clone()),
+                column: first.map_or(1, |e| usize::try_from(e.pos.1).unwrap_or(0) + 1),
+            }
+        })?;
+        let root = program.expression();
+        check_calls(root, &mut vec![OBJECT.to_owned()])?;
+        let mut references = Vec::new();
+        let whole = !collect_references(root, &mut Vec::new(), &mut references);
+        let references = if whole {
+            References::Whole
+        } else {
+            References::Paths(references)
+        };
+        let (depth, size, literal_elements) = shape(root, &[]);
+        Ok(Self {
+            source: source.to_owned(),
+            program: Arc::new(program),
+            references,
+            depth,
+            size,
+            literal_elements,
+        })
+    }
+
+    /// The expression as written (trimmed).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The parts of `object` the expression reads.
+    pub fn references(&self) -> &References {
+        &self.references
+    }
+
+    /// Evaluates with `object` bound to `object`.
+    pub fn evaluate(&self, object: &Value) -> Result<Output, EvalError> {
+        self.check_cost(object)?;
+        let mut context = Context::default();
+        context.add_variable_from_value(OBJECT, to_cel(object));
+        let result = self
+            .program
+            .execute(&context)
+            .map_err(|e| EvalError::Failed(e.to_string()))?;
+        let mut non_finite = false;
+        let value = from_cel(&result, &mut non_finite);
+        Ok(Output {
+            value: (!value.is_null()).then_some(value),
+            non_finite,
+        })
+    }
+
+    /// Evaluates a predicate (`matchPolicy`): it must return a boolean.
+    pub fn evaluate_bool(&self, object: &Value) -> Result<bool, EvalError> {
+        self.check_cost(object)?;
+        let mut context = Context::default();
+        context.add_variable_from_value(OBJECT, to_cel(object));
+        match self
+            .program
+            .execute(&context)
+            .map_err(|e| EvalError::Failed(e.to_string()))?
+        {
+            CelValue::Bool(flag) => Ok(flag),
+            other => Err(EvalError::NotBoolean(format!("{:?}", other.type_of()))),
+        }
+    }
+
+    fn check_cost(&self, object: &Value) -> Result<(), EvalError> {
+        let width = u128::from(count_nodes(object)) + u128::from(self.literal_elements) + 1;
+        let estimate = width
+            .checked_pow(self.depth)
+            .and_then(|w| w.checked_mul(u128::from(self.size)))
+            .unwrap_or(u128::MAX);
+        if estimate > MAX_COST {
+            return Err(EvalError::TooCostly { estimate });
+        }
+        Ok(())
+    }
+}
+
+/// Refuses calls outside the standard library and variables other than `object` and the
+/// comprehension variables in scope.
+fn check_calls(node: &IdedExpr, scope: &mut Vec<String>) -> Result<(), CompileError> {
+    match &node.expr {
+        Expr::Call(call) => {
+            if !ALLOWED_FUNCTIONS.contains(&call.func_name.as_str()) {
+                return Err(CompileError::UnsupportedFunction(call.func_name.clone()));
+            }
+            if let Some(target) = &call.target {
+                check_calls(target, scope)?;
+            }
+            call.args.iter().try_for_each(|arg| check_calls(arg, scope))
+        }
+        Expr::Ident(name) => {
+            if scope.iter().any(|s| s == name) {
+                Ok(())
+            } else {
+                Err(CompileError::UnknownVariable(name.clone()))
+            }
+        }
+        Expr::Select(select) => check_calls(&select.operand, scope),
+        Expr::List(list) => list.elements.iter().try_for_each(|e| check_calls(e, scope)),
+        Expr::Map(map) => map.entries.iter().try_for_each(|entry| match &entry.expr {
+            cel::common::ast::EntryExpr::MapEntry(e) => {
+                check_calls(&e.key, scope)?;
+                check_calls(&e.value, scope)
+            }
+            cel::common::ast::EntryExpr::StructField(f) => check_calls(&f.value, scope),
+        }),
+        Expr::Struct(_) => Err(CompileError::UnsupportedFunction(
+            "message construction".to_owned(),
+        )),
+        Expr::Comprehension(c) => {
+            check_calls(&c.iter_range, scope)?;
+            check_calls(&c.accu_init, scope)?;
+            let pushed = 2 + usize::from(c.iter_var2.is_some());
+            scope.push(c.iter_var.clone());
+            scope.push(c.accu_var.clone());
+            if let Some(second) = &c.iter_var2 {
+                scope.push(second.clone());
+            }
+            let result = [&c.loop_cond, &c.loop_step, &c.result]
+                .into_iter()
+                .try_for_each(|e| check_calls(e, scope));
+            scope.truncate(scope.len() - pushed);
+            result
+        }
+        Expr::Literal(_) | Expr::Unspecified => Ok(()),
+    }
+}
+
+/// Collects the `object.a.b` chains an expression reads; returns false when it reads `object`
+/// in a way that cannot be bounded (the whole object is then needed).
+fn collect_references(
+    node: &IdedExpr,
+    shadowed: &mut Vec<String>,
+    out: &mut Vec<Vec<String>>,
+) -> bool {
+    if let Some(path) = object_chain(node, shadowed) {
+        if path.is_empty() {
+            return false;
+        }
+        out.push(path);
+        return true;
+    }
+    match &node.expr {
+        Expr::Call(call) => {
+            call.target
+                .as_deref()
+                .is_none_or(|t| collect_references(t, shadowed, out))
+                && call
+                    .args
+                    .iter()
+                    .all(|a| collect_references(a, shadowed, out))
+        }
+        Expr::Select(select) => collect_references(&select.operand, shadowed, out),
+        Expr::List(list) => list
+            .elements
+            .iter()
+            .all(|e| collect_references(e, shadowed, out)),
+        Expr::Map(map) => map.entries.iter().all(|entry| match &entry.expr {
+            cel::common::ast::EntryExpr::MapEntry(e) => {
+                collect_references(&e.key, shadowed, out)
+                    && collect_references(&e.value, shadowed, out)
+            }
+            cel::common::ast::EntryExpr::StructField(f) => {
+                collect_references(&f.value, shadowed, out)
+            }
+        }),
+        Expr::Comprehension(c) => {
+            let range = collect_references(&c.iter_range, shadowed, out)
+                && collect_references(&c.accu_init, shadowed, out);
+            let mut inner = shadowed.clone();
+            inner.push(c.iter_var.clone());
+            inner.push(c.accu_var.clone());
+            inner.extend(c.iter_var2.clone());
+            range
+                && [&c.loop_cond, &c.loop_step, &c.result]
+                    .into_iter()
+                    .all(|e| collect_references(e, &mut inner, out))
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Struct(_) | Expr::Unspecified => true,
+    }
+}
+
+/// `object.a.b` / `object.a['b']` as `[a, b]`; `[]` for a bare `object`; `None` when the node is
+/// not such a chain. A list index or computed key ends the chain: the collection is read whole.
+fn object_chain(node: &IdedExpr, shadowed: &[String]) -> Option<Vec<String>> {
+    chain(node, shadowed).map(|(path, _)| path)
+}
+
+/// The chain and whether it is still open (more selects extend it).
+fn chain(node: &IdedExpr, shadowed: &[String]) -> Option<(Vec<String>, bool)> {
+    match &node.expr {
+        Expr::Ident(name) if name == OBJECT && !shadowed.iter().any(|s| s == OBJECT) => {
+            Some((Vec::new(), true))
+        }
+        Expr::Select(select) => {
+            let (mut path, open) = chain(&select.operand, shadowed)?;
+            if open {
+                path.push(select.field.clone());
+            }
+            Some((path, open))
+        }
+        Expr::Call(call) if call.func_name == operators::INDEX && call.args.len() == 2 => {
+            let (mut path, open) = chain(&call.args[0], shadowed)?;
+            match &call.args[1].expr {
+                Expr::Literal(LiteralValue::String(key)) if open => {
+                    path.push(key.inner().to_owned());
+                    Some((path, true))
+                }
+                _ if path.is_empty() => None,
+                _ => Some((path, false)),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `(comprehension depth, node count, literal list/map elements)` of an expression.
+/// A comprehension whose range is a path under an enclosing comprehension's variable iterates
+/// over sub-elements of what that comprehension already visits, so it adds no depth.
+fn shape(node: &IdedExpr, loop_vars: &[String]) -> (u32, u32, u64) {
+    let children: Vec<&IdedExpr> = match &node.expr {
+        Expr::Call(call) => call
+            .target
+            .as_deref()
+            .into_iter()
+            .chain(call.args.iter())
+            .collect(),
+        Expr::Select(select) => vec![&select.operand],
+        Expr::List(list) => list.elements.iter().collect(),
+        Expr::Map(map) => map
+            .entries
+            .iter()
+            .flat_map(|entry| match &entry.expr {
+                cel::common::ast::EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
+                cel::common::ast::EntryExpr::StructField(f) => vec![&f.value],
+            })
+            .collect(),
+        Expr::Comprehension(c) => {
+            let dependent = rooted_at(&c.iter_range, loop_vars);
+            let (range_depth, range_size, range_literals) = shape(&c.iter_range, loop_vars);
+            let mut inner = loop_vars.to_vec();
+            inner.push(c.iter_var.clone());
+            inner.extend(c.iter_var2.clone());
+            let mut depth = range_depth;
+            let mut size = range_size + 1;
+            let mut literals = range_literals;
+            for part in [&c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
+                let (d, s, l) = shape(part, &inner);
+                depth = depth.max(d + u32::from(!dependent));
+                size += s;
+                literals += l;
+            }
+            return (depth, size, literals);
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Struct(_) | Expr::Unspecified => Vec::new(),
+    };
+    let own_literals = match &node.expr {
+        Expr::List(list) => list.elements.len() as u64,
+        Expr::Map(map) => map.entries.len() as u64,
+        _ => 0,
+    };
+    children
+        .into_iter()
+        .fold((0, 1, own_literals), |(d, s, l), child| {
+            let (cd, cs, cl) = shape(child, loop_vars);
+            (d.max(cd), s + cs, l + cl)
+        })
+}
+
+/// Whether an expression is a select chain rooted at one of `vars`.
+fn rooted_at(node: &IdedExpr, vars: &[String]) -> bool {
+    match &node.expr {
+        Expr::Ident(name) => vars.iter().any(|v| v == name),
+        Expr::Select(select) => rooted_at(&select.operand, vars),
+        Expr::Call(call) if call.func_name == operators::INDEX && call.args.len() == 2 => {
+            rooted_at(&call.args[0], vars)
+        }
+        _ => false,
+    }
+}
+
+fn count_nodes(value: &Value) -> u64 {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(count_nodes).sum::<u64>(),
+        Value::Object(map) => 1 + map.values().map(count_nodes).sum::<u64>(),
+        _ => 1,
+    }
+}
+
+/// JSON → CEL: integers that fit `i64` are `int`, other numbers `double`.
+pub(crate) fn to_cel(value: &Value) -> CelValue {
+    match value {
+        Value::Null => CelValue::Null,
+        Value::Bool(flag) => CelValue::Bool(*flag),
+        Value::Number(number) => match number.as_i64() {
+            Some(integer) => CelValue::Int(integer),
+            None => CelValue::Float(number.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(text) => CelValue::String(Arc::new(text.clone())),
+        Value::Array(items) => CelValue::List(Arc::new(items.iter().map(to_cel).collect())),
+        Value::Object(map) => {
+            let converted: HashMap<Key, CelValue> = map
+                .iter()
+                .map(|(key, value)| (Key::String(Arc::new(key.clone())), to_cel(value)))
+                .collect();
+            CelValue::Map(CelMap {
+                map: Arc::new(converted),
+            })
+        }
+    }
+}
+
+/// CEL → JSON (pipeline spec §2.4 result table, DECISIONS Q4).
+fn from_cel(value: &CelValue, non_finite: &mut bool) -> Value {
+    match value {
+        CelValue::Null => Value::Null,
+        CelValue::Bool(flag) => Value::Bool(*flag),
+        CelValue::Int(integer) => Value::from(*integer),
+        CelValue::UInt(unsigned) => Value::from(*unsigned),
+        CelValue::Float(float) => match Number::from_f64(*float) {
+            Some(number) => Value::Number(number),
+            None => {
+                *non_finite = true;
+                Value::Null
+            }
+        },
+        CelValue::String(text) => Value::String(text.as_ref().clone()),
+        CelValue::Bytes(bytes) => {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(bytes.as_ref()))
+        }
+        CelValue::List(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| from_cel(item, non_finite))
+                .collect(),
+        ),
+        CelValue::Map(map) => {
+            let mut out = Map::new();
+            for (key, item) in map.map.iter() {
+                let key = match key {
+                    Key::String(text) => text.as_ref().clone(),
+                    Key::Int(integer) => integer.to_string(),
+                    Key::Uint(unsigned) => unsigned.to_string(),
+                    Key::Bool(flag) => flag.to_string(),
+                };
+                out.insert(key, from_cel(item, non_finite));
+            }
+            Value::Object(out)
+        }
+        CelValue::Timestamp(timestamp) => Value::String(rfc3339(timestamp)),
+        CelValue::Duration(duration) => Value::from(duration.num_nanoseconds().unwrap_or(i64::MAX)),
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+/// RFC 3339 as Go's `time.RFC3339Nano` writes it: fractional seconds without trailing zeros
+/// (none when zero), `Z` for a zero offset.
+fn rfc3339(timestamp: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    use chrono::{Datelike as _, Timelike as _};
+    let mut out = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        timestamp.year(),
+        timestamp.month(),
+        timestamp.day(),
+        timestamp.hour(),
+        timestamp.minute(),
+        timestamp.second()
+    );
+    let nanos = timestamp.nanosecond() % 1_000_000_000;
+    if nanos > 0 {
+        let fraction = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(fraction.trim_end_matches('0'));
+    }
+    let offset = timestamp.offset().local_minus_utc();
+    if offset == 0 {
+        out.push('Z');
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let minutes = offset.unsigned_abs() / 60;
+        out.push_str(&format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
