@@ -5,10 +5,13 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
     Sha256::digest(bytes)
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 fn row(namespace: &str, name: &str, uid: &str, attributes: &serde_json::Value) -> Row {

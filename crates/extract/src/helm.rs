@@ -1,10 +1,12 @@
-//! `helm:release.<field>` paths: fields of a Helm 3 release stored in a Secret or ConfigMap
+//! `helm:release.<field>` paths: fields of a Helm 3 release stored in a Secret or `ConfigMap`
 //! (`data.release`: base64, optionally base64 again, optionally gzip, then JSON).
 
 use std::io::Read as _;
 
 use base64::Engine as _;
 use serde_json::Value;
+
+use crate::node::{JsonNode, NodeKind, Scalar};
 
 /// Largest decompressed release accepted. Helm releases live in one Secret (at most 1 MiB), and
 /// gzip rarely exceeds 20:1 on them; anything larger is a decompression bomb.
@@ -18,21 +20,26 @@ const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
 #[error("{0}")]
 pub struct HelmError(String);
 
-/// Decodes the release held by a Helm Secret or ConfigMap.
+/// Decodes the release held by a Helm Secret or `ConfigMap`.
 pub fn decode_release(object: &Value) -> Result<Value, HelmError> {
+    decode_data(object.get("data"))
+}
+
+/// Decodes the release from the object's `data` member.
+pub(crate) fn decode_data<'a, N: JsonNode<'a>>(data: Option<N>) -> Result<Value, HelmError> {
     let error = |message: String| HelmError(message);
-    let data = match object.get("data") {
-        None | Some(Value::Null) => return Err(error("secret has no data".to_owned())),
-        Some(Value::Object(data)) => data,
+    let data = match data.map(|d| (d.kind(), d)) {
+        None | Some((NodeKind::Null, _)) => return Err(error("secret has no data".to_owned())),
+        Some((NodeKind::Object, data)) => data,
         Some(_) => return Err(error("read secret data: data is not a map".to_owned())),
     };
-    let encoded = match data.get("release") {
+    let release = data.member("release").map(|r| (r.kind(), r.scalar()));
+    let encoded = match release {
         None => return Err(error("secret data.release not found".to_owned())),
-        Some(Value::String(text)) => text,
-        Some(other) => {
+        Some((NodeKind::String, Scalar::Str(text))) => text,
+        Some((kind, _)) => {
             return Err(error(format!(
-                "secret data.release has unsupported type {}",
-                json_type(other)
+                "secret data.release has unsupported type {kind:?}"
             )));
         }
     };
@@ -42,7 +49,11 @@ pub fn decode_release(object: &Value) -> Result<Value, HelmError> {
         .map_err(|e| error(format!("base64 decode data.release: {e}")))?;
     // Helm base64-encodes the release itself; legacy releases are not encoded twice.
     let bytes = engine.decode(&outer).unwrap_or(outer);
-    let json = if bytes.starts_with(&GZIP_MAGIC) { gunzip(&bytes)? } else { bytes };
+    let json = if bytes.starts_with(&GZIP_MAGIC) {
+        gunzip(&bytes)?
+    } else {
+        bytes
+    };
     serde_json::from_slice(&json).map_err(|e| error(format!("json decode release: {e}")))
 }
 
@@ -141,7 +152,10 @@ mod tests {
     fn helm01_decodes_a_double_base64_gzip_release() {
         let release = decode_release(&helm_secret(&release_json())).expect("decodes");
         assert_eq!(release["name"], "my-app");
-        assert_eq!(field(&release, "chart.metadata.version"), Ok(Some(json!("14.3.0"))));
+        assert_eq!(
+            field(&release, "chart.metadata.version"),
+            Ok(Some(json!("14.3.0")))
+        );
     }
 
     #[test]
@@ -150,7 +164,10 @@ mod tests {
             (json!({}), "secret has no data"),
             (json!({"data": "x"}), "read secret data"),
             (json!({"data": {}}), "secret data.release not found"),
-            (json!({"data": {"release": "%%%"}}), "base64 decode data.release"),
+            (
+                json!({"data": {"release": "%%%"}}),
+                "base64 decode data.release",
+            ),
             (json!({"data": {"release": 42}}), "unsupported type"),
         ];
         for (object, needle) in cases {
@@ -190,7 +207,10 @@ mod tests {
 
     #[test]
     fn gzip_bombs_are_refused() {
-        let bomb = gzip(&vec![b' '; usize::try_from(MAX_RELEASE_BYTES).expect("fits") + 10]);
+        let bomb = gzip(&vec![
+            b' ';
+            usize::try_from(MAX_RELEASE_BYTES).expect("fits") + 10
+        ]);
         let object = json!({"data": {"release": b64(b64(&bomb).as_bytes())}});
         let error = decode_release(&object).expect_err("too large");
         assert!(error.to_string().contains("expands beyond"), "{error}");

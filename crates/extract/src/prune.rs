@@ -34,8 +34,18 @@ impl ResourceExport {
             include: export.include,
             dedupe_identity: export.dedupe_identity(),
             defaults: prune.defaults(),
-            pointers: prune.json_pointers.iter().flatten().filter_map(|p| pointer_tokens(p)).collect(),
-            json_paths: prune.json_paths.iter().flatten().filter_map(|p| json_path_tokens(p)).collect(),
+            pointers: prune
+                .json_pointers
+                .iter()
+                .flatten()
+                .filter_map(|p| pointer_tokens(p))
+                .collect(),
+            json_paths: prune
+                .json_paths
+                .iter()
+                .flatten()
+                .filter_map(|p| json_path_tokens(p))
+                .collect(),
         }
     }
 
@@ -52,10 +62,16 @@ impl ResourceExport {
 
     /// The pruned copy of `object` (the input is never modified).
     pub fn prune(&self, object: &Value) -> Value {
-        let Value::Object(source) = object else { return object.clone() };
+        let Value::Object(source) = object else {
+            return object.clone();
+        };
         let mut copy: Map<String, Value> = match self.sections() {
             None => source.clone(),
-            Some(keep) => source.iter().filter(|(k, _)| keep.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Some(keep) => source
+                .iter()
+                .filter(|(k, _)| keep.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         };
         if self.dedupe_identity
             && let Some(Value::Object(metadata)) = copy.get_mut("metadata")
@@ -85,7 +101,12 @@ fn pointer_tokens(pointer: &str) -> Option<Vec<String>> {
     if pointer.is_empty() || pointer == "/" || !pointer.starts_with('/') {
         return None;
     }
-    Some(pointer[1..].split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect())
+    Some(
+        pointer[1..]
+            .split('/')
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+    )
 }
 
 /// The minimal JSONPath tokenizer of prune paths; `None` (a no-op) for wildcards, filters and
@@ -123,7 +144,9 @@ fn json_path_tokens(path: &str) -> Option<Vec<String>> {
 /// Deletes the member at `tokens`: a map key is removed, a list element becomes `null`.
 /// Missing members and bad indexes are no-ops.
 fn delete(value: &mut Value, tokens: &[String]) {
-    let Some((last, parents)) = tokens.split_last() else { return };
+    let Some((last, parents)) = tokens.split_last() else {
+        return;
+    };
     let mut current = value;
     for token in parents {
         current = match current {
@@ -131,7 +154,8 @@ fn delete(value: &mut Value, tokens: &[String]) {
                 Some(next) => next,
                 None => return,
             },
-            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+            {
                 Some(next) => next,
                 None => return,
             },

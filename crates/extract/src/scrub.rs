@@ -5,6 +5,8 @@ use std::collections::BTreeSet;
 use kollect_api::canonical::Redact;
 use serde_json::Value;
 
+use crate::node::{JsonNode, NodeKind};
+
 /// Keys redacted by default, after trimming and lower-casing.
 pub const BUILT_IN_KEYS: [&str; 12] = [
     "password",
@@ -46,17 +48,27 @@ impl Scrubber {
 
     /// Whether an entry is redacted.
     pub fn is_sensitive(&self, key: &str, value: &Value) -> bool {
+        self.is_sensitive_node(key, value)
+    }
+
+    /// Whether an entry is redacted, for any JSON view.
+    pub(crate) fn is_sensitive_node<'a, N: JsonNode<'a>>(&self, key: &str, value: N) -> bool {
         let key = key.trim().to_lowercase();
         if self.keys.contains(&key) {
             return true;
         }
-        if self.keys.iter().any(|known| known.len() > 2 && key.ends_with(known.as_str())) {
+        if self
+            .keys
+            .iter()
+            .any(|known| known.len() > 2 && key.ends_with(known.as_str()))
+        {
             return true;
         }
-        match (key.as_str(), value) {
-            ("valuefrom", Value::Object(map)) => map.contains_key("secretKeyRef"),
-            ("secretkeyref" | "secretref", Value::Object(_)) => true,
-            ("tls", Value::Object(map)) => map.contains_key("key"),
+        let is_map = value.kind() == NodeKind::Object;
+        match key.as_str() {
+            "valuefrom" => is_map && value.member("secretKeyRef").is_some(),
+            "secretkeyref" | "secretref" => is_map,
+            "tls" => is_map && value.member("key").is_some(),
             _ => false,
         }
     }
@@ -114,6 +126,9 @@ mod tests {
     #[test]
     fn scr07_operator_keys() {
         let value = json!({"internalId": 1, "public": 2});
-        assert_eq!(scrub(&value, &[" InternalID ", ""]), json!({"internalId": redacted(), "public": 2}));
+        assert_eq!(
+            scrub(&value, &[" InternalID ", ""]),
+            json!({"internalId": redacted(), "public": 2})
+        );
     }
 }

@@ -93,7 +93,9 @@ impl Builder {
             Event::DocumentEnd => self.finish_document(location),
             Event::Scalar(text, style, anchor, tag) => {
                 if self.expecting_key() {
-                    return self.set_key(text.into_owned(), location);
+                    // Only a plain `<<` is a merge key; a quoted one is an ordinary key.
+                    let merge = style == ScalarStyle::Plain && text == "<<";
+                    return self.set_key(text.into_owned(), merge, location);
                 }
                 let value = scalar_value(&text, style, tag.as_deref())
                     .map_err(|message| ParseError::new(location, message))?;
@@ -207,7 +209,7 @@ impl Builder {
         matches!(self.stack.last(), Some(Frame::Mapping { key: None, .. }))
     }
 
-    fn set_key(&mut self, key: String, location: Location) -> Result<(), ParseError> {
+    fn set_key(&mut self, key: String, merge: bool, location: Location) -> Result<(), ParseError> {
         let Some(Frame::Mapping {
             map,
             key: slot,
@@ -217,7 +219,7 @@ impl Builder {
         else {
             return Ok(());
         };
-        if key == "<<" {
+        if merge {
             return Err(ParseError::new(
                 location,
                 "YAML merge keys (<<) are not supported in manifests; write the fields out",

@@ -157,6 +157,19 @@ fn unsupported_yaml_features_are_errors() {
 }
 
 #[test]
+fn a_quoted_double_angle_key_is_an_ordinary_key() {
+    assert!(
+        err("\"<<\": 1\n'<<': 2\n")
+            .message
+            .contains("duplicate key")
+    );
+    assert_eq!(
+        ok("a:\n  \"<<\": null\n")[0].value,
+        json!({"a": {"<<": null}})
+    );
+}
+
+#[test]
 fn lists_are_expanded() {
     let text = "apiVersion: v1\nkind: List\nitems:\n  - kind: A\n    metadata:\n      name: a\n  - kind: B\n";
     let documents = ok(text);

@@ -14,7 +14,7 @@
 //!   strings, durations integer nanoseconds, bytes base64, NaN and infinities `null` with a
 //!   warning.
 
-use std::{collections::HashMap, fmt, sync::Arc};
+use std::{collections::HashMap, fmt, fmt::Write as _, sync::Arc};
 
 use base64::Engine as _;
 use cel::{
@@ -504,13 +504,14 @@ fn from_cel(value: &CelValue, non_finite: &mut bool) -> Value {
         CelValue::Bool(flag) => Value::Bool(*flag),
         CelValue::Int(integer) => Value::from(*integer),
         CelValue::UInt(unsigned) => Value::from(*unsigned),
-        CelValue::Float(float) => match Number::from_f64(*float) {
-            Some(number) => Value::Number(number),
-            None => {
+        CelValue::Float(float) => {
+            if let Some(number) = Number::from_f64(*float) {
+                Value::Number(number)
+            } else {
                 *non_finite = true;
                 Value::Null
             }
-        },
+        }
         CelValue::String(text) => Value::String(text.as_ref().clone()),
         CelValue::Bytes(bytes) => {
             Value::String(base64::engine::general_purpose::STANDARD.encode(bytes.as_ref()))
@@ -565,7 +566,7 @@ fn rfc3339(timestamp: &chrono::DateTime<chrono::FixedOffset>) -> String {
     } else {
         let sign = if offset < 0 { '-' } else { '+' };
         let minutes = offset.unsigned_abs() / 60;
-        out.push_str(&format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60));
+        let _ = write!(out, "{sign}{:02}:{:02}", minutes / 60, minutes % 60);
     }
     out
 }

@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-/// Object C of pipeline spec §8: ConfigMap `demo` in `default`, label `app=kollect`.
+/// Object C of pipeline spec §8: `ConfigMap` `demo` in `default`, label `app=kollect`.
 fn object_c() -> Value {
     json!({
         "apiVersion": "v1",

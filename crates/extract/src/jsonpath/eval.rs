@@ -1,12 +1,12 @@
-//! Evaluation of a parsed JSONPath with client-go's semantics (pipeline spec §2.3).
-
-use std::borrow::Cow;
+//! Evaluation of a parsed JSONPath with client-go's semantics (pipeline spec §2.3), over any
+//! [`JsonNode`] view (parsed values or raw input text).
 
 use serde_json::Value;
 
 use super::parse::{CompareOp, Filter, JsonPath, Literal, Operand, Slice, Step};
+use crate::node::{JsonNode, NodeKind, Scalar};
 
-/// Why evaluation stopped without a value.
+/// Why evaluation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EvalError {
     /// A real error: the attribute fails (when it is required).
@@ -14,9 +14,40 @@ pub enum EvalError {
     Failed(String),
 }
 
+/// A matched node, or one byte of a string (what `.*` yields on a string).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Item<N> {
+    Node(N),
+    Byte(u8),
+}
+
+impl<'a, N: JsonNode<'a>> Item<N> {
+    fn kind(self) -> NodeKind {
+        match self {
+            Self::Node(node) => node.kind(),
+            Self::Byte(_) => NodeKind::Number,
+        }
+    }
+
+    fn scalar(self) -> Scalar<'a> {
+        match self {
+            Self::Node(node) => node.scalar(),
+            Self::Byte(byte) => Scalar::Int(i64::from(byte)),
+        }
+    }
+
+    /// The item as a parsed value.
+    pub(crate) fn to_value(self) -> Value {
+        match self {
+            Self::Node(node) => node.to_value(),
+            Self::Byte(byte) => Value::from(byte),
+        }
+    }
+}
+
 /// The outcome of a step sequence: nodes, or "not found" (the attribute becomes `null`).
-enum Flow<'a> {
-    Nodes(Vec<Cow<'a, Value>>),
+enum Flow<N> {
+    Nodes(Vec<Item<N>>),
     NotFound,
 }
 
@@ -24,41 +55,54 @@ impl JsonPath {
     /// Evaluates the path and shapes the result: `None` when nothing matched (or a field was
     /// not found), the value for one match, an array for several.
     pub fn evaluate(&self, object: &Value) -> Result<Option<Value>, EvalError> {
-        match self.nodes(object)? {
-            None => Ok(None),
-            Some(mut nodes) => Ok(match nodes.len() {
-                0 => None,
-                1 => nodes.pop().map(Cow::into_owned),
-                _ => Some(Value::Array(
-                    nodes.into_iter().map(Cow::into_owned).collect(),
-                )),
-            }),
-        }
+        let Some(mut items) = self.items(object)? else {
+            return Ok(None);
+        };
+        Ok(match items.len() {
+            0 => None,
+            1 => items.pop().map(Item::to_value),
+            _ => Some(Value::Array(
+                items.into_iter().map(Item::to_value).collect(),
+            )),
+        })
     }
 
-    /// The matched nodes, or `None` for the not-found condition.
-    pub(crate) fn nodes<'a>(
+    /// The matched items, or `None` for the not-found condition.
+    pub(crate) fn items<'a, N: JsonNode<'a>>(
         &self,
-        object: &'a Value,
-    ) -> Result<Option<Vec<Cow<'a, Value>>>, EvalError> {
-        match run(&self.steps, vec![Cow::Borrowed(object)])? {
-            Flow::Nodes(nodes) => Ok(Some(nodes)),
+        root: N,
+    ) -> Result<Option<Vec<Item<N>>>, EvalError> {
+        self.items_from(0, root)
+    }
+
+    /// Like [`Self::items`], starting at step `skip` with `root` as the node the first `skip`
+    /// steps led to.
+    pub(crate) fn items_from<'a, N: JsonNode<'a>>(
+        &self,
+        skip: usize,
+        root: N,
+    ) -> Result<Option<Vec<Item<N>>>, EvalError> {
+        match run(
+            &self.steps[skip.min(self.steps.len())..],
+            vec![Item::Node(root)],
+        )? {
+            Flow::Nodes(items) => Ok(Some(items)),
             Flow::NotFound => Ok(None),
         }
     }
 }
 
-fn run<'a>(steps: &[Step], mut nodes: Vec<Cow<'a, Value>>) -> Result<Flow<'a>, EvalError> {
+fn run<'a, N: JsonNode<'a>>(steps: &[Step], mut items: Vec<Item<N>>) -> Result<Flow<N>, EvalError> {
     for step in steps {
-        nodes = match apply(step, nodes)? {
+        items = match apply(step, items)? {
             Flow::Nodes(next) => next,
             Flow::NotFound => return Ok(Flow::NotFound),
         };
     }
-    Ok(Flow::Nodes(nodes))
+    Ok(Flow::Nodes(items))
 }
 
-fn apply<'a>(step: &Step, input: Vec<Cow<'a, Value>>) -> Result<Flow<'a>, EvalError> {
+fn apply<'a, N: JsonNode<'a>>(step: &Step, input: Vec<Item<N>>) -> Result<Flow<N>, EvalError> {
     match step {
         Step::Field(name) => Ok(field(name, input)),
         Step::Wildcard => Ok(Flow::Nodes(wildcard(input))),
@@ -68,7 +112,7 @@ fn apply<'a>(step: &Step, input: Vec<Cow<'a, Value>>) -> Result<Flow<'a>, EvalEr
             let mut out = Vec::new();
             for part in parts {
                 match run(part, input.clone())? {
-                    Flow::Nodes(nodes) => out.extend(nodes),
+                    Flow::Nodes(items) => out.extend(items),
                     Flow::NotFound => return Ok(Flow::NotFound),
                 }
             }
@@ -80,26 +124,17 @@ fn apply<'a>(step: &Step, input: Vec<Cow<'a, Value>>) -> Result<Flow<'a>, EvalEr
 
 /// Maps yield the member (a JSON `null` member counts); other nodes yield nothing. A non-empty
 /// input with no match at all is the not-found condition.
-fn field<'a>(name: &str, input: Vec<Cow<'a, Value>>) -> Flow<'a> {
+fn field<'a, N: JsonNode<'a>>(name: &str, input: Vec<Item<N>>) -> Flow<N> {
     if input.is_empty() {
         return Flow::Nodes(input);
     }
-    let mut out = Vec::with_capacity(input.len());
-    for node in input {
-        match node {
-            Cow::Borrowed(Value::Object(map)) => {
-                if let Some(value) = map.get(name) {
-                    out.push(Cow::Borrowed(value));
-                }
-            }
-            Cow::Owned(Value::Object(mut map)) => {
-                if let Some(value) = map.remove(name) {
-                    out.push(Cow::Owned(value));
-                }
-            }
-            _ => {}
-        }
-    }
+    let out: Vec<Item<N>> = input
+        .into_iter()
+        .filter_map(|item| match item {
+            Item::Node(node) => node.member(name).map(Item::Node),
+            Item::Byte(_) => None,
+        })
+        .collect();
     if out.is_empty() {
         Flow::NotFound
     } else {
@@ -108,23 +143,21 @@ fn field<'a>(name: &str, input: Vec<Cow<'a, Value>>) -> Flow<'a> {
 }
 
 /// Map values in key order, list elements in order, the bytes of a string.
-fn wildcard(input: Vec<Cow<'_, Value>>) -> Vec<Cow<'_, Value>> {
+fn wildcard<'a, N: JsonNode<'a>>(input: Vec<Item<N>>) -> Vec<Item<N>> {
     let mut out = Vec::new();
-    for node in input {
-        match node {
-            Cow::Borrowed(Value::Object(map)) => out.extend(sorted_values(map).map(Cow::Borrowed)),
-            Cow::Borrowed(Value::Array(items)) => out.extend(items.iter().map(Cow::Borrowed)),
-            Cow::Borrowed(Value::String(text)) => {
-                out.extend(text.bytes().map(|b| Cow::Owned(Value::from(b))));
-            }
-            Cow::Owned(Value::Object(map)) => {
-                let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-                entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                out.extend(entries.into_iter().map(|(_, v)| Cow::Owned(v)));
-            }
-            Cow::Owned(Value::Array(items)) => out.extend(items.into_iter().map(Cow::Owned)),
-            Cow::Owned(Value::String(text)) => {
-                out.extend(text.bytes().map(|b| Cow::Owned(Value::from(b))));
+    for item in input {
+        let Item::Node(node) = item else { continue };
+        match node.kind() {
+            NodeKind::Object => out.extend(
+                node.members_sorted()
+                    .into_iter()
+                    .map(|(_, v)| Item::Node(v)),
+            ),
+            NodeKind::Array => out.extend(node.elements().into_iter().map(Item::Node)),
+            NodeKind::String => {
+                if let Scalar::Str(text) = node.scalar() {
+                    out.extend(text.bytes().map(Item::Byte));
+                }
             }
             _ => {}
         }
@@ -132,47 +165,27 @@ fn wildcard(input: Vec<Cow<'_, Value>>) -> Vec<Cow<'_, Value>> {
     out
 }
 
-/// Map values sorted by key (DECISIONS Q5: deterministic order).
-fn sorted_values(map: &serde_json::Map<String, Value>) -> impl Iterator<Item = &Value> {
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    if !entries
-        .windows(2)
-        .all(|w| w[0].0.as_bytes() <= w[1].0.as_bytes())
-    {
-        entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    }
-    entries.into_iter().map(|(_, v)| v)
-}
-
 /// Every node and its descendants, pre-order, maps in key order.
-fn descendants(input: Vec<Cow<'_, Value>>) -> Vec<Cow<'_, Value>> {
-    fn visit<'a>(value: &'a Value, out: &mut Vec<Cow<'a, Value>>) {
-        out.push(Cow::Borrowed(value));
-        match value {
-            Value::Object(map) => sorted_values(map).for_each(|child| visit(child, out)),
-            Value::Array(items) => items.iter().for_each(|child| visit(child, out)),
-            _ => {}
-        }
-    }
-    fn visit_owned(value: Value, out: &mut Vec<Cow<'_, Value>>) {
-        out.push(Cow::Owned(value.clone()));
-        match value {
-            Value::Object(map) => {
-                let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-                entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                entries
-                    .into_iter()
-                    .for_each(|(_, child)| visit_owned(child, out));
-            }
-            Value::Array(items) => items.into_iter().for_each(|child| visit_owned(child, out)),
+fn descendants<'a, N: JsonNode<'a>>(input: Vec<Item<N>>) -> Vec<Item<N>> {
+    fn visit<'a, N: JsonNode<'a>>(node: N, out: &mut Vec<Item<N>>) {
+        out.push(Item::Node(node));
+        match node.kind() {
+            NodeKind::Object => node
+                .members_sorted()
+                .into_iter()
+                .for_each(|(_, child)| visit(child, out)),
+            NodeKind::Array => node
+                .elements()
+                .into_iter()
+                .for_each(|child| visit(child, out)),
             _ => {}
         }
     }
     let mut out = Vec::new();
-    for node in input {
-        match node {
-            Cow::Borrowed(value) => visit(value, &mut out),
-            Cow::Owned(value) => visit_owned(value, &mut out),
+    for item in input {
+        match item {
+            Item::Node(node) => visit(node, &mut out),
+            byte @ Item::Byte(_) => out.push(byte),
         }
     }
     out
@@ -180,22 +193,23 @@ fn descendants(input: Vec<Cow<'_, Value>>) -> Vec<Cow<'_, Value>> {
 
 /// client-go's array semantics: null inputs are skipped, other non-lists are errors, and
 /// out-of-range bounds are errors unless the requested range is empty.
-fn slice_step<'a>(
+fn slice_step<'a, N: JsonNode<'a>>(
     slice: &Slice,
-    input: Vec<Cow<'a, Value>>,
-) -> Result<Vec<Cow<'a, Value>>, EvalError> {
+    input: Vec<Item<N>>,
+) -> Result<Vec<Item<N>>, EvalError> {
     let mut out = Vec::new();
-    for node in input {
-        let length = match node.as_ref() {
-            Value::Null => continue,
-            Value::Array(items) => i64::try_from(items.len()).unwrap_or(i64::MAX),
-            other => {
+    for item in input {
+        let elements = match (item.kind(), item) {
+            (NodeKind::Null, _) => continue,
+            (NodeKind::Array, Item::Node(node)) => node.elements(),
+            (kind, _) => {
                 return Err(EvalError::Failed(format!(
                     "{} is not array or slice",
-                    describe(other)
+                    describe(kind)
                 )));
             }
         };
+        let length = i64::try_from(elements.len()).unwrap_or(i64::MAX);
         let mut start = slice.start.unwrap_or(0);
         if start < 0 {
             start += length;
@@ -234,57 +248,49 @@ fn slice_step<'a>(
             usize::try_from(start).unwrap_or(0),
             usize::try_from(end).unwrap_or(0),
         );
-        match node {
-            Cow::Borrowed(Value::Array(items)) => {
-                out.extend(items[start..end].iter().step_by(step).map(Cow::Borrowed));
-            }
-            Cow::Owned(Value::Array(items)) => {
-                out.extend(
-                    items
-                        .into_iter()
-                        .skip(start)
-                        .take(end - start)
-                        .step_by(step)
-                        .map(Cow::Owned),
-                );
-            }
-            _ => {}
-        }
+        out.extend(
+            elements[start..end]
+                .iter()
+                .step_by(step)
+                .copied()
+                .map(Item::Node),
+        );
     }
     Ok(out)
 }
 
-fn filter_step<'a>(filter: &Filter, input: Vec<Cow<'a, Value>>) -> Result<Flow<'a>, EvalError> {
+fn filter_step<'a, N: JsonNode<'a>>(
+    filter: &Filter,
+    input: Vec<Item<N>>,
+) -> Result<Flow<N>, EvalError> {
     let mut out = Vec::new();
-    for node in input {
-        let elements: Vec<Cow<'a, Value>> = match node {
-            Cow::Borrowed(Value::Array(items)) => items.iter().map(Cow::Borrowed).collect(),
-            Cow::Owned(Value::Array(items)) => items.into_iter().map(Cow::Owned).collect(),
-            other => {
+    for item in input {
+        let elements = match (item.kind(), item) {
+            (NodeKind::Array, Item::Node(node)) => node.elements(),
+            (kind, _) => {
                 return Err(EvalError::Failed(format!(
                     "{} is not array or slice and cannot be filtered",
-                    describe(other.as_ref())
+                    describe(kind)
                 )));
             }
         };
         for element in elements {
             let keep = match filter {
-                Filter::Exists(operand) => match operand_values(operand, element.as_ref())? {
-                    Some(values) => !values.is_empty(),
-                    None => false,
-                },
+                Filter::Exists(operand) => {
+                    operand_values(operand, element)?.is_some_and(|values| !values.is_empty())
+                }
                 Filter::Compare { left, op, right } => {
-                    let Some(left) = single(operand_values(left, element.as_ref())?)? else {
+                    let Some(left) = single(operand_values(left, element)?)? else {
                         return Ok(Flow::NotFound);
                     };
-                    let Some(right) = single(operand_values(right, element.as_ref())?)? else {
+                    let Some(right) = single(operand_values(right, element)?)? else {
                         return Ok(Flow::NotFound);
                     };
                     compare(&left, *op, &right)?
                 }
             };
             if keep {
-                out.push(element);
+                out.push(Item::Node(element));
             }
         }
     }
@@ -292,23 +298,26 @@ fn filter_step<'a>(filter: &Filter, input: Vec<Cow<'a, Value>>) -> Result<Flow<'
 }
 
 /// The values of an operand for one element; `None` for the not-found condition.
-fn operand_values(operand: &Operand, element: &Value) -> Result<Option<Vec<Value>>, EvalError> {
+fn operand_values<'a, N: JsonNode<'a>>(
+    operand: &Operand,
+    element: N,
+) -> Result<Option<Vec<Scalar<'a>>>, EvalError> {
     match operand {
         Operand::Literal(literal) => Ok(Some(vec![match literal {
-            Literal::String(s) => Value::String(s.clone()),
-            Literal::Int(i) => Value::from(*i),
-            Literal::Float(f) => Value::from(*f),
-            Literal::Bool(b) => Value::Bool(*b),
+            Literal::String(s) => Scalar::Str(s.clone().into()),
+            Literal::Int(i) => Scalar::Int(*i),
+            Literal::Float(f) => Scalar::Float(*f),
+            Literal::Bool(b) => Scalar::Bool(*b),
         }])),
-        Operand::Path(steps) => match run(steps, vec![Cow::Borrowed(element)])? {
-            Flow::Nodes(nodes) => Ok(Some(nodes.into_iter().map(Cow::into_owned).collect())),
+        Operand::Path(steps) => match run(steps, vec![Item::Node(element)])? {
+            Flow::Nodes(items) => Ok(Some(items.into_iter().map(Item::scalar).collect())),
             Flow::NotFound => Ok(None),
         },
     }
 }
 
 /// Exactly one value per side; zero is not-found (`None`), more is an error.
-fn single(values: Option<Vec<Value>>) -> Result<Option<Value>, EvalError> {
+fn single(values: Option<Vec<Scalar<'_>>>) -> Result<Option<Scalar<'_>>, EvalError> {
     match values {
         None => Ok(None),
         Some(mut values) if values.len() <= 1 => Ok(values.pop()),
@@ -320,23 +329,15 @@ fn single(values: Option<Vec<Value>>) -> Result<Option<Value>, EvalError> {
 }
 
 /// Go template comparison: both sides of the same basic kind, else an error.
-fn compare(left: &Value, op: CompareOp, right: &Value) -> Result<bool, EvalError> {
+fn compare(left: &Scalar<'_>, op: CompareOp, right: &Scalar<'_>) -> Result<bool, EvalError> {
     use std::cmp::Ordering;
     let ordering = match (left, right) {
-        (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
-            (Some(a), Some(b)) => a.cmp(&b),
-            _ if a.is_f64() && b.is_f64() => {
-                let (a, b) = (
-                    a.as_f64().unwrap_or(f64::NAN),
-                    b.as_f64().unwrap_or(f64::NAN),
-                );
-                a.partial_cmp(&b)
-                    .ok_or_else(|| EvalError::Failed("cannot compare NaN".to_owned()))?
-            }
-            _ => return Err(incompatible(left, right)),
-        },
-        (Value::String(a), Value::String(b)) => a.cmp(b),
-        (Value::Bool(a), Value::Bool(b)) => {
+        (Scalar::Int(a), Scalar::Int(b)) => a.cmp(b),
+        (Scalar::Float(a), Scalar::Float(b)) => a
+            .partial_cmp(b)
+            .ok_or_else(|| EvalError::Failed("cannot compare NaN".to_owned()))?,
+        (Scalar::Str(a), Scalar::Str(b)) => a.cmp(b),
+        (Scalar::Bool(a), Scalar::Bool(b)) => {
             return match op {
                 CompareOp::Eq => Ok(a == b),
                 CompareOp::Ne => Ok(a != b),
@@ -345,7 +346,13 @@ fn compare(left: &Value, op: CompareOp, right: &Value) -> Result<bool, EvalError
                 ))),
             };
         }
-        _ => return Err(incompatible(left, right)),
+        _ => {
+            return Err(EvalError::Failed(format!(
+                "incompatible types for comparison: {} and {}",
+                scalar_kind(left),
+                scalar_kind(right)
+            )));
+        }
     };
     Ok(match op {
         CompareOp::Eq => ordering == Ordering::Equal,
@@ -357,22 +364,24 @@ fn compare(left: &Value, op: CompareOp, right: &Value) -> Result<bool, EvalError
     })
 }
 
-fn incompatible(left: &Value, right: &Value) -> EvalError {
-    EvalError::Failed(format!(
-        "incompatible types for comparison: {} and {}",
-        describe(left),
-        describe(right)
-    ))
+fn scalar_kind(scalar: &Scalar<'_>) -> &'static str {
+    match scalar {
+        Scalar::Null => "null",
+        Scalar::Bool(_) => "a boolean",
+        Scalar::Int(_) => "an integer",
+        Scalar::Float(_) => "a float",
+        Scalar::Str(_) => "a string",
+        Scalar::Composite => "a list or map",
+    }
 }
 
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a float",
-        Value::Number(_) => "an integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a map",
+fn describe(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Null => "null",
+        NodeKind::Bool => "a boolean",
+        NodeKind::Number => "a number",
+        NodeKind::String => "a string",
+        NodeKind::Array => "a list",
+        NodeKind::Object => "a map",
     }
 }

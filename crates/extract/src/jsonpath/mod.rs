@@ -12,6 +12,7 @@ pub use self::{
     eval::EvalError,
     parse::{JsonPath, ParseError},
 };
+pub(crate) use self::{eval::Item, parse::Step};
 
 #[cfg(test)]
 mod tests;

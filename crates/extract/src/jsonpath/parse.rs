@@ -203,8 +203,7 @@ impl Parser<'_> {
         let mut steps = Vec::new();
         while self.pos < end {
             match self.chars[self.pos] {
-                ' ' | '\t' | '\r' | '\n' => self.pos += 1,
-                '$' | '@' => self.pos += 1,
+                ' ' | '\t' | '\r' | '\n' | '$' | '@' => self.pos += 1,
                 '.' => self.dot(&mut steps, end)?,
                 '[' => steps.push(self.bracket(end)?),
                 c => {

@@ -30,22 +30,35 @@ fn export(include: ExportInclude, dedupe: Option<bool>, prune: PruneSpec) -> Res
 }
 
 fn keys(value: &Value) -> Vec<&str> {
-    value.as_object().expect("map").keys().map(String::as_str).collect()
+    value
+        .as_object()
+        .expect("map")
+        .keys()
+        .map(String::as_str)
+        .collect()
 }
 
 fn no_defaults() -> PruneSpec {
-    PruneSpec { defaults: Some(false), ..PruneSpec::default() }
+    PruneSpec {
+        defaults: Some(false),
+        ..PruneSpec::default()
+    }
 }
 
 #[test]
 fn prn01_defaults_keep_spec_and_status() {
-    let pruned = export(ExportInclude::SpecAndStatus, None, PruneSpec::default()).prune(&object_p());
+    let pruned =
+        export(ExportInclude::SpecAndStatus, None, PruneSpec::default()).prune(&object_p());
     assert_eq!(keys(&pruned), ["apiVersion", "kind", "spec", "status"]);
 }
 
 #[test]
 fn prn02_include_sections() {
-    for (include, last) in [(ExportInclude::SpecOnly, "spec"), (ExportInclude::StatusOnly, "status"), (ExportInclude::MetadataOnly, "metadata")] {
+    for (include, last) in [
+        (ExportInclude::SpecOnly, "spec"),
+        (ExportInclude::StatusOnly, "status"),
+        (ExportInclude::MetadataOnly, "metadata"),
+    ] {
         let pruned = export(include, None, no_defaults()).prune(&object_p());
         let mut expected = vec!["apiVersion", "kind", last];
         expected.sort_unstable();
@@ -66,14 +79,24 @@ fn prn04_built_in_noise_is_removed() {
     for gone in ["resourceVersion", "generation", "managedFields"] {
         assert!(metadata.get(gone).is_none(), "{gone}");
     }
-    assert!(metadata["annotations"].get("kubectl.kubernetes.io/last-applied-configuration").is_none());
+    assert!(
+        metadata["annotations"]
+            .get("kubectl.kubernetes.io/last-applied-configuration")
+            .is_none()
+    );
     assert_eq!(metadata["annotations"]["team"], "platform");
     assert_eq!(metadata["name"], "web", "identity kept without dedupe");
 }
 
 #[test]
 fn prn05_user_pointers() {
-    let prune = PruneSpec { json_pointers: Some(vec!["/status/conditions".into(), "/metadata/annotations/team".into()]), ..no_defaults() };
+    let prune = PruneSpec {
+        json_pointers: Some(vec![
+            "/status/conditions".into(),
+            "/metadata/annotations/team".into(),
+        ]),
+        ..no_defaults()
+    };
     let pruned = export(ExportInclude::All, None, prune).prune(&object_p());
     assert!(pruned["status"].get("conditions").is_none());
     assert!(pruned["metadata"]["annotations"].get("team").is_none());
@@ -81,7 +104,10 @@ fn prn05_user_pointers() {
 
 #[test]
 fn prn06_json_path_with_quoted_key() {
-    let prune = PruneSpec { json_paths: Some(vec![r#"$.metadata.labels["pod-template-hash"]"#.into()]), ..no_defaults() };
+    let prune = PruneSpec {
+        json_paths: Some(vec![r#"$.metadata.labels["pod-template-hash"]"#.into()]),
+        ..no_defaults()
+    };
     let pruned = export(ExportInclude::All, None, prune).prune(&object_p());
     assert_eq!(pruned["metadata"]["labels"], json!({"app": "web"}));
 }
@@ -104,30 +130,90 @@ fn prn09_source_is_unchanged() {
 
 #[test]
 fn prn10_unusable_pointers_are_no_ops() {
-    let prune = PruneSpec { json_pointers: Some(["", "   ", "/", "relative/path", "no-leading-slash"].map(String::from).to_vec()), ..no_defaults() };
-    assert_eq!(export(ExportInclude::All, Some(false), prune).prune(&object_p()), object_p());
+    let prune = PruneSpec {
+        json_pointers: Some(
+            ["", "   ", "/", "relative/path", "no-leading-slash"]
+                .map(String::from)
+                .to_vec(),
+        ),
+        ..no_defaults()
+    };
+    assert_eq!(
+        export(ExportInclude::All, Some(false), prune).prune(&object_p()),
+        object_p()
+    );
 }
 
 #[test]
 fn prn11_to_13_list_elements() {
-    let null_element = PruneSpec { json_pointers: Some(vec!["/status/conditions/0".into()]), ..no_defaults() };
-    assert_eq!(export(ExportInclude::All, Some(false), null_element).prune(&object_p())["status"]["conditions"], json!([null]));
-    let bad = PruneSpec { json_pointers: Some(["/status/conditions/9", "/status/conditions/first", "/status/conditions/-1"].map(String::from).to_vec()), ..no_defaults() };
-    assert_eq!(export(ExportInclude::All, Some(false), bad).prune(&object_p()), object_p());
-    let inside = PruneSpec { json_pointers: Some(vec!["/status/conditions/0/type".into()]), ..no_defaults() };
-    assert_eq!(export(ExportInclude::All, Some(false), inside).prune(&object_p())["status"]["conditions"], json!([{}]));
+    let null_element = PruneSpec {
+        json_pointers: Some(vec!["/status/conditions/0".into()]),
+        ..no_defaults()
+    };
+    assert_eq!(
+        export(ExportInclude::All, Some(false), null_element).prune(&object_p())["status"]["conditions"],
+        json!([null])
+    );
+    let bad = PruneSpec {
+        json_pointers: Some(
+            [
+                "/status/conditions/9",
+                "/status/conditions/first",
+                "/status/conditions/-1",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        ..no_defaults()
+    };
+    assert_eq!(
+        export(ExportInclude::All, Some(false), bad).prune(&object_p()),
+        object_p()
+    );
+    let inside = PruneSpec {
+        json_pointers: Some(vec!["/status/conditions/0/type".into()]),
+        ..no_defaults()
+    };
+    assert_eq!(
+        export(ExportInclude::All, Some(false), inside).prune(&object_p())["status"]["conditions"],
+        json!([{}])
+    );
 }
 
 #[test]
 fn prn14_wildcards_and_filters_are_no_ops() {
-    let prune = PruneSpec { json_paths: Some(["$.metadata.labels[*]", "$.*", "$.status.conditions[?(@.type=='Available')]"].map(String::from).to_vec()), ..no_defaults() };
-    assert_eq!(export(ExportInclude::All, Some(false), prune).prune(&object_p()), object_p());
+    let prune = PruneSpec {
+        json_paths: Some(
+            [
+                "$.metadata.labels[*]",
+                "$.*",
+                "$.status.conditions[?(@.type=='Available')]",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        ..no_defaults()
+    };
+    assert_eq!(
+        export(ExportInclude::All, Some(false), prune).prune(&object_p()),
+        object_p()
+    );
 }
 
 #[test]
 fn prn15_tokenizer() {
-    assert_eq!(json_path_tokens(r#"$.metadata.labels["pod-template-hash"]"#), Some(vec!["metadata".into(), "labels".into(), "pod-template-hash".into()]));
-    assert_eq!(json_path_tokens("$.spec.containers[0]"), Some(vec!["spec".into(), "containers".into(), "0".into()]));
+    assert_eq!(
+        json_path_tokens(r#"$.metadata.labels["pod-template-hash"]"#),
+        Some(vec![
+            "metadata".into(),
+            "labels".into(),
+            "pod-template-hash".into()
+        ])
+    );
+    assert_eq!(
+        json_path_tokens("$.spec.containers[0]"),
+        Some(vec!["spec".into(), "containers".into(), "0".into()])
+    );
     for unsupported in ["$.a[*]", "$.a[?(@.b)]", "$.a[0", "$.*", "$.a.*.b"] {
         assert_eq!(json_path_tokens(unsupported), None, "{unsupported}");
     }
@@ -135,5 +221,8 @@ fn prn15_tokenizer() {
 
 #[test]
 fn prn16_non_objects_are_returned_as_they_are() {
-    assert_eq!(export(ExportInclude::All, None, PruneSpec::default()).prune(&Value::Null), Value::Null);
+    assert_eq!(
+        export(ExportInclude::All, None, PruneSpec::default()).prune(&Value::Null),
+        Value::Null
+    );
 }
