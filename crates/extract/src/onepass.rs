@@ -189,6 +189,7 @@ fn capture_object<'de>(
     let decode = |e: serde_json::Error| ExtractError::Decode(e.to_string());
     if plan.nodes[0].whole {
         let raw = <&RawValue>::deserialize(&mut deserializer).map_err(decode)?;
+        check_nesting(raw.get()).map_err(ExtractError::Decode)?;
         slots[0] = Some(Raw(raw));
     } else {
         deserializer
@@ -201,6 +202,57 @@ fn capture_object<'de>(
     }
     deserializer.end().map_err(decode)?;
     Ok(slots)
+}
+
+/// How deep a captured subtree may nest: serde_json's own limit, so the one-pass path refuses
+/// exactly what parsing into a `Value` refuses, and nothing that reads a capture can exhaust the
+/// stack.
+const MAX_NESTING: usize = 128;
+
+/// Refuses raw JSON nested deeper than [`MAX_NESTING`]. Serde skips a captured subtree without
+/// recursing, so its depth is only known from the text.
+fn check_nesting(raw: &str) -> Result<(), String> {
+    let bytes = raw.as_bytes();
+    // Deeper than the limit takes more than twice as many bytes.
+    if bytes.len() <= 2 * MAX_NESTING {
+        return Ok(());
+    }
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(offset) = memchr::memchr3(b'"', b'[', b'{', &bytes[at..]) {
+        let position = at + offset;
+        // Closers between the previous token and this one lower the depth.
+        depth = depth.saturating_sub(count_closers(&bytes[at..position]));
+        if bytes[position] == b'"' {
+            // Skip the string: the next quote not escaped by a backslash.
+            let mut end = position + 1;
+            loop {
+                match memchr::memchr2(b'"', b'\\', &bytes[end..]) {
+                    Some(i) if bytes[end + i] == b'\\' => end += i + 2,
+                    Some(i) => {
+                        end += i + 1;
+                        break;
+                    }
+                    None => return Ok(()),
+                }
+            }
+            at = end;
+            continue;
+        }
+        depth += 1;
+        if depth > MAX_NESTING {
+            return Err(format!(
+                "recursion limit exceeded: the object nests deeper than {MAX_NESTING} levels"
+            ));
+        }
+        at = position + 1;
+    }
+    Ok(())
+}
+
+/// Closing brackets outside strings in a stretch without quotes.
+fn count_closers(stretch: &[u8]) -> usize {
+    stretch.iter().filter(|b| matches!(b, b']' | b'}')).count()
 }
 
 /// Walks one planned map, keeping planned members as raw text.
@@ -224,6 +276,9 @@ impl<'de> Visitor<'de> for CaptureMap<'_, '_, 'de> {
                 continue;
             };
             let raw: &'de RawValue = map.next_value()?;
+            if self.plan.nodes[child].whole {
+                check_nesting(raw.get()).map_err(serde::de::Error::custom)?;
+            }
             self.slots[child] = Some(Raw(raw));
             if !self.plan.nodes[child].whole && raw.get().starts_with('{') {
                 serde_json::Deserializer::from_str(raw.get())
@@ -333,5 +388,38 @@ impl<'de> View<'de> for CaptureView<'_, 'de> {
             self.insert(&mut out, path, guard);
         }
         Cow::Owned(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_NESTING, check_nesting};
+
+    fn nested(levels: usize) -> String {
+        format!("{}{}", "[".repeat(levels), "]".repeat(levels))
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_strings() {
+        assert!(check_nesting(&nested(MAX_NESTING)).is_ok());
+        assert!(check_nesting(&nested(MAX_NESTING + 1)).is_err());
+        // Brackets inside strings, escaped quotes and closers before strings do not count.
+        let padded = format!(
+            r#"["{}", "\"[[[", {}]"#,
+            "[".repeat(500),
+            nested(MAX_NESTING - 1)
+        );
+        assert!(check_nesting(&padded).is_ok(), "{padded}");
+        let siblings = (0..10)
+            .map(|_| nested(100))
+            .collect::<Vec<_>>()
+            .join(r#","x","#);
+        assert!(check_nesting(&format!("[{siblings}]")).is_ok());
+        let mixed = format!("{}{}", r#"{"a":"#.repeat(MAX_NESTING / 2), r#"[{"b":[]}]"#);
+        assert!(check_nesting(&format!("{mixed}{}", "}".repeat(MAX_NESTING / 2))).is_ok());
+        let deeper = format!("{}{}", r#"{"a":"#.repeat(MAX_NESTING), r#"[1]"#);
+        assert!(check_nesting(&format!("{deeper}{}", "}".repeat(MAX_NESTING))).is_err());
+        // An unterminated string ends the scan (the parser has already vouched for the text).
+        assert!(check_nesting(&format!("[\"{}", "[".repeat(600))).is_ok());
     }
 }

@@ -6,10 +6,13 @@
 //!   `contains`, `startsWith`, `endsWith`, `matches`, conversions, timestamp and duration
 //!   accessors, and the macros `has`, `all`, `exists`, `exists_one`, `map`, `filter`. Other
 //!   functions are refused at compile time so profiles stay portable.
-//! * Bounded cost: CEL has no loops besides comprehensions, so evaluation work is at most
-//!   `W^d × n`, where `W` bounds every list (object nodes plus literal elements), `d` is the
-//!   nesting of independent comprehensions and `n` the expression size. An evaluation whose
-//!   bound exceeds [`MAX_COST`] fails before it starts instead of stalling a watch.
+//! * Bounded cost, checked before every evaluation: CEL has no loops besides comprehensions, so
+//!   the work is at most `(W·k)^d × n × (1 + L/256)`, where `W` bounds every list (object nodes
+//!   plus literal elements), `k` the growth by concatenation (one plus the number of `+`), `d`
+//!   the nesting of independent comprehensions, `n` the expression size and `L` the longest
+//!   string (a step touches at most one string). An evaluation whose bound exceeds [`MAX_COST`]
+//!   fails before it starts. The interpreter cannot be interrupted, so this bound is also the
+//!   per-evaluation time bound (ADR 0005).
 //! * Results: maps and lists become JSON objects and arrays (DECISIONS Q4), timestamps RFC 3339
 //!   strings, durations integer nanoseconds, bytes base64, NaN and infinities `null` with a
 //!   warning.
@@ -150,6 +153,10 @@ pub struct CelExpr {
     depth: u32,
     size: u32,
     literal_elements: u64,
+    /// One plus the number of `+` operators: how much concatenation can grow a list.
+    growth: u32,
+    /// The longest string literal, in bytes.
+    literal_bytes: u64,
 }
 
 impl fmt::Debug for CelExpr {
@@ -197,6 +204,7 @@ impl CelExpr {
             References::Paths(references)
         };
         let (depth, size, literal_elements) = shape(root, &[]);
+        let (pluses, literal_bytes) = operators_and_strings(root);
         Ok(Self {
             source: source.to_owned(),
             program: Arc::new(program),
@@ -204,6 +212,8 @@ impl CelExpr {
             depth,
             size,
             literal_elements,
+            growth: pluses + 1,
+            literal_bytes,
         })
     }
 
@@ -249,12 +259,22 @@ impl CelExpr {
         }
     }
 
-    fn check_cost(&self, object: &Value) -> Result<(), EvalError> {
-        let width = u128::from(count_nodes(object)) + u128::from(self.literal_elements) + 1;
-        let estimate = width
+    /// The work bound of this expression on `object` (see the module docs).
+    pub fn cost(&self, object: &Value) -> u128 {
+        let mut measure = Measure::default();
+        measure.add(object);
+        let width = (u128::from(measure.nodes) + u128::from(self.literal_elements) + 1)
+            * u128::from(self.growth);
+        let longest = u128::from(measure.longest_string.max(self.literal_bytes));
+        width
             .checked_pow(self.depth)
             .and_then(|w| w.checked_mul(u128::from(self.size)))
-            .unwrap_or(u128::MAX);
+            .and_then(|w| w.checked_mul(1 + longest / 256))
+            .unwrap_or(u128::MAX)
+    }
+
+    fn check_cost(&self, object: &Value) -> Result<(), EvalError> {
+        let estimate = self.cost(object);
         if estimate > MAX_COST {
             return Err(EvalError::TooCostly { estimate });
         }
@@ -402,8 +422,12 @@ fn chain(node: &IdedExpr, shadowed: &[String]) -> Option<(Vec<String>, bool)> {
 }
 
 /// `(comprehension depth, node count, literal list/map elements)` of an expression.
-/// A comprehension whose range is a path under an enclosing comprehension's variable iterates
-/// over sub-elements of what that comprehension already visits, so it adds no depth.
+///
+/// A comprehension whose range is a path under the variable of an enclosing comprehension that
+/// itself ranges over a path ("plain" variables, in `loop_vars`) iterates over parts of distinct
+/// subtrees of the object, so all its iterations together visit at most `W` elements and it adds
+/// no depth. Any other range (a computed list, a path under a computed element, which may repeat
+/// subtrees) counts one level.
 fn shape(node: &IdedExpr, loop_vars: &[String]) -> (u32, u32, u64) {
     let children: Vec<&IdedExpr> = match &node.expr {
         Expr::Call(call) => call
@@ -424,10 +448,19 @@ fn shape(node: &IdedExpr, loop_vars: &[String]) -> (u32, u32, u64) {
             .collect(),
         Expr::Comprehension(c) => {
             let dependent = rooted_at(&c.iter_range, loop_vars);
+            let plain = dependent || rooted_at(&c.iter_range, &[OBJECT.to_owned()]);
             let (range_depth, range_size, range_literals) = shape(&c.iter_range, loop_vars);
-            let mut inner = loop_vars.to_vec();
-            inner.push(c.iter_var.clone());
-            inner.extend(c.iter_var2.clone());
+            // The comprehension's variables shadow outer ones; they are plain only over a path.
+            let declared = [Some(&c.iter_var), c.iter_var2.as_ref()];
+            let mut inner: Vec<String> = loop_vars
+                .iter()
+                .filter(|v| !declared.contains(&Some(v)))
+                .cloned()
+                .collect();
+            if plain {
+                inner.push(c.iter_var.clone());
+                inner.extend(c.iter_var2.clone());
+            }
             let mut depth = range_depth;
             let mut size = range_size + 1;
             let mut literals = range_literals;
@@ -466,11 +499,70 @@ fn rooted_at(node: &IdedExpr, vars: &[String]) -> bool {
     }
 }
 
-fn count_nodes(value: &Value) -> u64 {
-    match value {
-        Value::Array(items) => 1 + items.iter().map(count_nodes).sum::<u64>(),
-        Value::Object(map) => 1 + map.values().map(count_nodes).sum::<u64>(),
-        _ => 1,
+/// `(number of + operators, longest string literal in bytes)` of an expression.
+fn operators_and_strings(node: &IdedExpr) -> (u32, u64) {
+    let mut pluses = 0u32;
+    let mut longest = 0u64;
+    let mut stack = vec![node];
+    while let Some(node) = stack.pop() {
+        match &node.expr {
+            Expr::Call(call) => {
+                if call.func_name == operators::ADD {
+                    pluses = pluses.saturating_add(1);
+                }
+                stack.extend(call.target.as_deref());
+                stack.extend(call.args.iter());
+            }
+            Expr::Select(select) => stack.push(&select.operand),
+            Expr::List(list) => stack.extend(list.elements.iter()),
+            Expr::Map(map) => {
+                for entry in &map.entries {
+                    match &entry.expr {
+                        cel::common::ast::EntryExpr::MapEntry(e) => {
+                            stack.push(&e.key);
+                            stack.push(&e.value);
+                        }
+                        cel::common::ast::EntryExpr::StructField(f) => stack.push(&f.value),
+                    }
+                }
+            }
+            Expr::Comprehension(c) => {
+                stack.extend([&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step]);
+                stack.push(&c.result);
+            }
+            Expr::Literal(LiteralValue::String(text)) => {
+                longest = longest.max(text.len() as u64);
+            }
+            Expr::Literal(LiteralValue::Bytes(bytes)) => {
+                longest = longest.max(bytes.len() as u64);
+            }
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Struct(_) | Expr::Unspecified => {}
+        }
+    }
+    (pluses, longest)
+}
+
+/// Node count and longest string (value or key, in bytes) of an object.
+#[derive(Default)]
+struct Measure {
+    nodes: u64,
+    longest_string: u64,
+}
+
+impl Measure {
+    fn add(&mut self, value: &Value) {
+        self.nodes += 1;
+        match value {
+            Value::String(text) => self.longest_string = self.longest_string.max(text.len() as u64),
+            Value::Array(items) => items.iter().for_each(|item| self.add(item)),
+            Value::Object(map) => {
+                for (key, item) in map {
+                    self.longest_string = self.longest_string.max(key.len() as u64);
+                    self.add(item);
+                }
+            }
+            _ => {}
+        }
     }
 }
 

@@ -187,6 +187,46 @@ fn dependent_nesting_is_not_costly() {
 }
 
 #[test]
+fn computed_ranges_count_as_nesting() {
+    // Each element of the computed list is the whole `items` list, so the inner comprehension
+    // runs W times per outer element even though its range is "under" the outer variable.
+    let object = json!({"items": (0..3000).collect::<Vec<_>>()});
+    let expr = CelExpr::compile("object.items.map(x, object.items).all(l, l.all(y, y >= 0))")
+        .expect("compiles");
+    assert!(
+        matches!(expr.evaluate(&object), Err(EvalError::TooCostly { .. })),
+        "cost {}",
+        expr.cost(&object)
+    );
+    // A shadowing variable over a computed list is not plain either.
+    let shadow = CelExpr::compile(
+        "object.items.all(x, object.items.map(z, object.items).all(x, x.all(y, true)))",
+    )
+    .expect("compiles");
+    assert!(matches!(
+        shadow.evaluate(&object),
+        Err(EvalError::TooCostly { .. })
+    ));
+}
+
+#[test]
+fn long_strings_raise_the_cost() {
+    let big = "x".repeat(10 << 20);
+    let object = json!({"items": (0..100).collect::<Vec<_>>(), "s": big});
+    let plain = CelExpr::compile("object.s.size()").expect("compiles");
+    assert_eq!(
+        plain.evaluate(&object).map(|o| o.value),
+        Ok(Some(json!(10 << 20)))
+    );
+    let repeated = CelExpr::compile("object.items.all(i, object.s.contains(object.s + 'y'))")
+        .expect("compiles");
+    assert!(matches!(
+        repeated.evaluate(&object),
+        Err(EvalError::TooCostly { .. })
+    ));
+}
+
+#[test]
 fn overlong_expressions_are_refused() {
     let long = format!("'{}'", "x".repeat(MAX_EXPRESSION_LENGTH));
     assert!(matches!(
