@@ -204,7 +204,7 @@ fn capture_object<'de>(
     Ok(slots)
 }
 
-/// How deep a captured subtree may nest: serde_json's own limit, so the one-pass path refuses
+/// How deep a captured subtree may nest: `serde_json`'s own limit, so the one-pass path refuses
 /// exactly what parsing into a `Value` refuses, and nothing that reads a capture can exhaust the
 /// stack.
 const MAX_NESTING: usize = 128;
@@ -417,7 +417,7 @@ mod tests {
         assert!(check_nesting(&format!("[{siblings}]")).is_ok());
         let mixed = format!("{}{}", r#"{"a":"#.repeat(MAX_NESTING / 2), r#"[{"b":[]}]"#);
         assert!(check_nesting(&format!("{mixed}{}", "}".repeat(MAX_NESTING / 2))).is_ok());
-        let deeper = format!("{}{}", r#"{"a":"#.repeat(MAX_NESTING), r#"[1]"#);
+        let deeper = format!("{}{}", r#"{"a":"#.repeat(MAX_NESTING), "[1]");
         assert!(check_nesting(&format!("{deeper}{}", "}".repeat(MAX_NESTING))).is_err());
         // An unterminated string ends the scan (the parser has already vouched for the text).
         assert!(check_nesting(&format!("[\"{}", "[".repeat(600))).is_ok());
