@@ -228,7 +228,14 @@ fn check_document(
     outcome: &mut Outcome,
 ) {
     outcome.objects += 1;
-    let checked = validation::check(&document.value, settings);
+    let mut checked = validation::check(&document.value, settings);
+    // Expressions are compiled only once the object is otherwise valid: a profile with a
+    // malformed attribute list has nothing reliable to compile.
+    if checked.report.is_valid()
+        && let Some(object) = checked.object().cloned()
+    {
+        kollect_extract::check_expressions(&object, &mut checked.report);
+    }
     let label = label(&document.value, &checked.subject);
     if let Some(label) = &label {
         let here = format!("{file}:{}", document.start.line);

@@ -78,6 +78,31 @@ fn problems_name_file_line_object_and_field() {
 }
 
 #[test]
+fn expressions_that_do_not_compile_are_errors() {
+    let text = format!(
+        "{PROFILE}  targetGVK: {{version: v1, kind: Pod}}\n  attributes:\n    - {{name: ok, path: '{{.metadata.name}}'}}\n    - {{name: image, path: '{{.spec.containers[0].image'}}\n    - {{name: ready, path: 'cel:object.status.conditions.exists(c, c.type ==)'}}\n"
+    );
+    let result = validate_bytes("profile.yaml", text.as_bytes());
+    assert_invalid(
+        &result,
+        "profile.yaml:10: KollectProfile/web: spec.attributes[1].path: Invalid value: \"{.spec.containers[0].image\": ",
+    );
+    assert!(result.stdout.contains("column"), "{}", result.stdout);
+    assert!(
+        result.stdout.contains(
+            "profile.yaml:11: KollectProfile/web: spec.attributes[2].path: Invalid value"
+        ),
+        "{}",
+        result.stdout
+    );
+    let text = "apiVersion: kollect.dev/v1alpha1\nkind: KollectTarget\nmetadata: {name: t, namespace: a}\nspec:\n  profileRef: p\n  resourceRules:\n    - gvk: {version: v1, kind: Pod}\n      matchPolicy: \"object.metadata.labels[\"\n";
+    assert_invalid(
+        &validate_bytes("t.yaml", text.as_bytes()),
+        "t.yaml:8: KollectTarget/t: spec.resourceRules[0].matchPolicy: Invalid value",
+    );
+}
+
+#[test]
 fn unknown_fields_are_errors() {
     let text = format!(
         "{PROFILE}  targetGVK: {{version: v1, kind: Pod}}\n  attributes: [{{name: a, path: $.a}}]\n  exports: {{}}\n"

@@ -39,6 +39,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod cel;
 mod extractor;
 pub mod helm;
@@ -50,6 +51,7 @@ pub mod prune;
 pub mod scrub;
 
 pub use self::{
+    admission::check_expressions,
     extractor::{
         AttributeError, CompileError, DEFAULT_MAX_ROW_BYTES, ExtractError, ExtractOptions,
         ExtractWarning, Extracted, Extractor, compile_match_policy,

@@ -61,7 +61,10 @@ fn ten_thousand_levels_of_nesting_are_refused_where_they_are_read() {
         event.push(b'}');
         let outcome = extractor.extract_event_from_slice(&event);
         assert!(
-            matches!(outcome, Ok(WatchEvent::Applied(Err(ExtractError::Decode(_))))),
+            matches!(
+                outcome,
+                Ok(WatchEvent::Applied(Err(ExtractError::Decode(_))))
+            ),
             "{paths:?}: the object of the event must be refused: {outcome:?}"
         );
     }
