@@ -336,7 +336,7 @@ impl Extractor {
     ) -> Result<Extracted, ExtractError> {
         let mut warnings = Vec::new();
         let mut ranges: Vec<Option<Range<usize>>> = Vec::with_capacity(self.attributes.len() + 1);
-        let mut cel_object: Option<Cow<'_, Value>> = None;
+        let mut cel_object: Option<cel::Input> = None;
         for attribute in &self.attributes {
             let start = scratch.len();
             let result = self.evaluate(attribute, view, &mut cel_object, scratch, &mut warnings);
@@ -380,7 +380,7 @@ impl Extractor {
         &self,
         attribute: &Attribute,
         view: &'v V,
-        cel_object: &mut Option<Cow<'v, Value>>,
+        cel_object: &mut Option<cel::Input>,
         out: &mut String,
         warnings: &mut Vec<ExtractWarning>,
     ) -> Result<(), AttributeError> {
@@ -399,10 +399,12 @@ impl Extractor {
                 Ok(())
             }
             Source::Cel(expr) => {
-                let object = cel_object.get_or_insert_with(|| {
-                    view.materialize_cel(self.cel_paths.as_deref(), self.secret_guard)
+                let input = cel_object.get_or_insert_with(|| {
+                    cel::Input::new(
+                        &view.materialize_cel(self.cel_paths.as_deref(), self.secret_guard),
+                    )
                 });
-                let output = expr.evaluate(object)?;
+                let output = expr.evaluate_input(input)?;
                 if output.non_finite {
                     warnings.push(ExtractWarning::NonFiniteNumber {
                         attribute: attribute.name.clone(),

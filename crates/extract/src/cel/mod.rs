@@ -17,12 +17,19 @@
 //!   strings, durations integer nanoseconds, bytes base64, NaN and infinities `null` with a
 //!   warning.
 
-use std::{collections::HashMap, fmt, fmt::Write as _, sync::Arc};
+use std::{
+    collections::HashMap,
+    fmt,
+    fmt::Write as _,
+    sync::{Arc, OnceLock},
+};
 
 use base64::Engine as _;
 use cel::{
-    Context, Program, Value as CelValue,
+    Context, Env, Program, Value as CelValue,
     common::ast::{Expr, IdedExpr, LiteralValue, operators},
+    common::value::{CowVal, Val},
+    context::VariableResolver,
     objects::{Key, Map as CelMap},
 };
 use serde_json::{Map, Number, Value};
@@ -229,13 +236,13 @@ impl CelExpr {
 
     /// Evaluates with `object` bound to `object`.
     pub fn evaluate(&self, object: &Value) -> Result<Output, EvalError> {
-        self.check_cost(object)?;
-        let mut context = Context::default();
-        context.add_variable_from_value(OBJECT, to_cel(object));
-        let result = self
-            .program
-            .execute(&context)
-            .map_err(|e| EvalError::Failed(e.to_string()))?;
+        self.evaluate_input(&Input::new(object))
+    }
+
+    /// Evaluates on an object converted once for several expressions.
+    pub fn evaluate_input(&self, input: &Input) -> Result<Output, EvalError> {
+        self.check_cost(&input.measure)?;
+        let result = self.execute(input)?;
         let mut non_finite = false;
         let value = from_cel(&result, &mut non_finite);
         Ok(Output {
@@ -246,23 +253,34 @@ impl CelExpr {
 
     /// Evaluates a predicate (`matchPolicy`): it must return a boolean.
     pub fn evaluate_bool(&self, object: &Value) -> Result<bool, EvalError> {
-        self.check_cost(object)?;
-        let mut context = Context::default();
-        context.add_variable_from_value(OBJECT, to_cel(object));
-        match self
-            .program
-            .execute(&context)
-            .map_err(|e| EvalError::Failed(e.to_string()))?
-        {
+        let input = Input::new(object);
+        self.check_cost(&input.measure)?;
+        match self.execute(&input)? {
             CelValue::Bool(flag) => Ok(flag),
             other => Err(EvalError::NotBoolean(format!("{:?}", other.type_of()))),
         }
     }
 
+    /// Runs the program with `object` resolved to the converted input. The standard-library
+    /// environment is built once per process; the input is borrowed, never converted again.
+    fn execute(&self, input: &Input) -> Result<CelValue, EvalError> {
+        static ENV: OnceLock<Arc<Env>> = OnceLock::new();
+        let value = input.value.as_ref().map_err(Clone::clone)?;
+        let resolver = ObjectResolver(value.as_ref());
+        let mut context =
+            Context::with_env(Arc::clone(ENV.get_or_init(|| Arc::new(Env::stdlib()))));
+        context.set_variable_resolver(&resolver);
+        self.program
+            .execute(&context)
+            .map_err(|e| EvalError::Failed(e.to_string()))
+    }
+
     /// The work bound of this expression on `object` (see the module docs).
     pub fn cost(&self, object: &Value) -> u128 {
-        let mut measure = Measure::default();
-        measure.add(object);
+        self.cost_of(&Input::new(object).measure)
+    }
+
+    fn cost_of(&self, measure: &Measure) -> u128 {
         let width = (u128::from(measure.nodes) + u128::from(self.literal_elements) + 1)
             * u128::from(self.growth);
         let longest = u128::from(measure.longest_string.max(self.literal_bytes));
@@ -273,8 +291,8 @@ impl CelExpr {
             .unwrap_or(u128::MAX)
     }
 
-    fn check_cost(&self, object: &Value) -> Result<(), EvalError> {
-        let estimate = self.cost(object);
+    fn check_cost(&self, measure: &Measure) -> Result<(), EvalError> {
+        let estimate = self.cost_of(measure);
         if estimate > MAX_COST {
             return Err(EvalError::TooCostly { estimate });
         }
@@ -540,6 +558,43 @@ fn operators_and_strings(node: &IdedExpr) -> (u32, u64) {
         }
     }
     (pluses, longest)
+}
+
+/// An object converted to CEL once, for evaluating several expressions on it.
+pub struct Input {
+    value: Result<Box<dyn Val>, EvalError>,
+    measure: Measure,
+}
+
+impl Input {
+    /// Converts `object` and measures it for the cost bound.
+    pub fn new(object: &Value) -> Self {
+        let mut measure = Measure::default();
+        measure.add(object);
+        Self {
+            value: Box::<dyn Val>::try_from(to_cel(object))
+                .map_err(|e| EvalError::Failed(e.to_string())),
+            measure,
+        }
+    }
+}
+
+/// Resolves `object` to the converted input (comprehension variables live in the context's
+/// own scopes, which the interpreter consults for them).
+struct ObjectResolver<'a>(&'a dyn Val);
+
+impl VariableResolver for ObjectResolver<'_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        (variable == OBJECT).then_some(CowVal::Borrowed(self.0))
+    }
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Input")
+            .field("nodes", &self.measure.nodes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Node count and longest string (value or key, in bytes) of an object.
