@@ -165,9 +165,18 @@ impl<'a> JsonNode<'a> for Raw<'a> {
             .unwrap_or_default();
         if !members
             .windows(2)
-            .all(|w| w[0].0.as_bytes() <= w[1].0.as_bytes())
+            .all(|w| w[0].0.as_bytes() < w[1].0.as_bytes())
         {
+            // Stable: of duplicate keys the last one wins, as when parsing into a `Value`.
             members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            members.dedup_by(|later, earlier| {
+                if later.0 == earlier.0 {
+                    std::mem::swap(later, earlier);
+                    true
+                } else {
+                    false
+                }
+            });
         }
         members
     }

@@ -50,6 +50,14 @@ impl FlatPlan {
         Self { nodes }
     }
 
+    /// Forgets the captures below `node`.
+    fn clear_below<T>(&self, node: usize, slots: &mut [Option<T>]) {
+        for &(_, child) in &self.nodes[node].children {
+            slots[child] = None;
+            self.clear_below(child, slots);
+        }
+    }
+
     fn child(&self, node: usize, key: &str) -> Option<usize> {
         let children = &self.nodes[node].children;
         children
@@ -276,6 +284,11 @@ impl<'de> Visitor<'de> for CaptureMap<'_, '_, 'de> {
                 continue;
             };
             let raw: &'de RawValue = map.next_value()?;
+            if self.slots[child].is_some() {
+                // A duplicate key: the last one wins, as when parsing into a `Value`, so
+                // nothing captured under the earlier one may survive.
+                self.plan.clear_below(child, self.slots);
+            }
             if self.plan.nodes[child].whole {
                 check_nesting(raw.get()).map_err(serde::de::Error::custom)?;
             }

@@ -175,3 +175,29 @@ fn hostile_watch_events_are_errors() {
         );
     }
 }
+
+#[test]
+fn duplicate_keys_resolve_as_in_a_parsed_value_last_one_wins() {
+    for (paths, text) in [
+        (
+            &["{.spec.*}"][..],
+            r#"{"metadata":{"name":"n","uid":"u"},"spec":{"a":1,"a":2}}"#,
+        ),
+        (
+            &["{..name}"],
+            r#"{"metadata":{"name":"n","uid":"u"},"spec":{"name":"a"},"spec":{"name":"b"}}"#,
+        ),
+        (
+            &["{.metadata.labels.app}", "{.metadata.name}"],
+            r#"{"metadata":{"name":"n","labels":{"app":"x"}},"metadata":{"uid":"u"}}"#,
+        ),
+    ] {
+        let extractor = profile(paths);
+        let value: serde_json::Value = serde_json::from_str(text).expect("valid JSON");
+        assert_eq!(
+            extractor.extract_from_slice(text.as_bytes()).map(|e| e.row),
+            extractor.extract(&value).map(|e| e.row),
+            "{paths:?} on {text}"
+        );
+    }
+}

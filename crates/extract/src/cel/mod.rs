@@ -41,6 +41,15 @@ pub const MAX_COST: u128 = 20_000_000;
 /// Longest CEL expression accepted; keeps parsing and cost estimation cheap.
 pub const MAX_EXPRESSION_LENGTH: usize = 10_000;
 
+/// Deepest expression tree (and bracket nesting) accepted. Evaluation recurses once per level
+/// on the caller's stack; 48 levels fit a 2 MiB thread even in a debug build, and realistic
+/// profiles stay below 15.
+pub const MAX_DEPTH: usize = 48;
+
+/// Stack of the compiler thread: the generated parser takes up to ~150 KiB per bracket level
+/// in debug builds and recurses once per chained member.
+const COMPILE_STACK_BYTES: usize = 256 << 20;
+
 /// Functions and operators of the CEL standard library that expressions may call.
 const ALLOWED_FUNCTIONS: [&str; 45] = [
     operators::CONDITIONAL,
@@ -102,6 +111,13 @@ pub enum CompileError {
     /// The text is too long.
     #[error("the CEL expression is {0} characters long; the limit is {MAX_EXPRESSION_LENGTH}")]
     TooLong(usize),
+    /// Brackets nest, or operators and members chain, deeper than the interpreter can
+    /// evaluate without exhausting its stack.
+    #[error(
+        "the CEL expression nests {0} levels deep; the limit is {MAX_DEPTH} (split long \
+         chains of operators or members, or nest fewer brackets)"
+    )]
+    TooDeep(usize),
     /// A syntax error.
     #[error("compile CEL: {message} at column {column}")]
     Syntax {
@@ -194,6 +210,33 @@ impl CelExpr {
         if source.chars().count() > MAX_EXPRESSION_LENGTH {
             return Err(CompileError::TooLong(source.chars().count()));
         }
+        let nesting = bracket_nesting(source);
+        if nesting > MAX_DEPTH {
+            return Err(CompileError::TooDeep(nesting));
+        }
+        // The parser and our analyses recurse once per chained operator or member; on a
+        // thread of its own with a large stack, no expression within the length limit can
+        // exhaust it. Compiling is rare (once per profile generation), so the thread is cheap.
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("cel-compile".to_owned())
+                .stack_size(COMPILE_STACK_BYTES)
+                .spawn_scoped(scope, || Self::compile_on_this_thread(source))
+                .map_err(|e| CompileError::Syntax {
+                    message: format!("cannot start the compiler thread: {e}"),
+                    column: 1,
+                })?
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(CompileError::Syntax {
+                        message: "the CEL compiler failed on this expression".to_owned(),
+                        column: 1,
+                    })
+                })
+        })
+    }
+
+    fn compile_on_this_thread(source: &str) -> Result<Self, CompileError> {
         let program = Program::compile(source).map_err(|errors| {
             let first = errors.errors.first();
             CompileError::Syntax {
@@ -202,6 +245,10 @@ impl CelExpr {
             }
         })?;
         let root = program.expression();
+        let depth = ast_depth(root);
+        if depth > MAX_DEPTH {
+            return Err(CompileError::TooDeep(depth));
+        }
         check_calls(root, &mut vec![OBJECT.to_owned()])?;
         let mut references = Vec::new();
         let whole = !collect_references(root, &mut Vec::new(), &mut references);
@@ -515,6 +562,79 @@ fn rooted_at(node: &IdedExpr, vars: &[String]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Deepest bracket nesting outside string literals (a lexical bound checked before parsing,
+/// since the generated parser recurses through every precedence level per bracket).
+fn bracket_nesting(source: &str) -> usize {
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in source.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Depth of the expression tree, without recursion (the tree may be thousands deep).
+fn ast_depth(root: &IdedExpr) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(root, 1usize)];
+    while let Some((node, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        let next = depth + 1;
+        match &node.expr {
+            Expr::Call(call) => {
+                stack.extend(call.target.as_deref().map(|t| (t, next)));
+                stack.extend(call.args.iter().map(|a| (a, next)));
+            }
+            Expr::Select(select) => stack.push((&select.operand, next)),
+            Expr::List(list) => stack.extend(list.elements.iter().map(|e| (e, next))),
+            Expr::Map(map) => {
+                for entry in &map.entries {
+                    match &entry.expr {
+                        cel::common::ast::EntryExpr::MapEntry(e) => {
+                            stack.push((&e.key, next));
+                            stack.push((&e.value, next));
+                        }
+                        cel::common::ast::EntryExpr::StructField(f) => stack.push((&f.value, next)),
+                    }
+                }
+            }
+            Expr::Comprehension(c) => {
+                for part in [
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ] {
+                    stack.push((part, next));
+                }
+            }
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Struct(_) | Expr::Unspecified => {}
+        }
+    }
+    deepest
 }
 
 /// `(number of + operators, longest string literal in bytes)` of an expression.

@@ -237,8 +237,47 @@ fn overlong_expressions_are_refused() {
 
 #[test]
 fn deeply_nested_expressions_are_refused_at_compile_time() {
-    let deep = format!("{}1{}", "(".repeat(5_000), ")".repeat(5_000));
-    assert!(CelExpr::compile(&deep).is_err());
+    let parens = |n: usize| format!("{}1{}", "(".repeat(n), ")".repeat(n));
+    let lists = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let plus = |n: usize| vec!["1"; n].join("+");
+    let members = |n: usize| format!("object{}", ".a".repeat(n));
+    let sizes = |n: usize| format!("'x'{}", ".size()".repeat(n));
+    // Far beyond the limit, yet within the length limit: refused, not a stack overflow.
+    for deep in [
+        parens(4_999),
+        lists(4_999),
+        plus(4_999),
+        members(4_996),
+        sizes(1_400),
+    ] {
+        assert!(
+            matches!(CelExpr::compile(&deep), Err(CompileError::TooDeep(_))),
+            "{}",
+            &deep[..40]
+        );
+    }
+    // At the limit, everything compiles and evaluates on this (2 MiB, debug) test thread.
+    let object = json!({"a": {"a": {"a": 1}}});
+    for shallow in [
+        parens(MAX_DEPTH),
+        lists(MAX_DEPTH - 1),
+        plus(MAX_DEPTH - 1),
+        members(MAX_DEPTH - 2),
+        sizes(MAX_DEPTH - 2),
+    ] {
+        let expr = CelExpr::compile(&shallow).expect("within the limit");
+        let _ = expr.evaluate(&object);
+    }
+    assert!(matches!(
+        CelExpr::compile(&plus(MAX_DEPTH + 1)),
+        Err(CompileError::TooDeep(_))
+    ));
+}
+
+#[test]
+fn brackets_inside_strings_do_not_count_as_nesting() {
+    let text = format!("'{}' + \"{}\\\"(\"", "(".repeat(200), "[".repeat(200));
+    assert!(CelExpr::compile(&text).is_ok(), "{text}");
 }
 
 proptest::proptest! {
