@@ -494,23 +494,7 @@ fn chain(node: &IdedExpr, shadowed: &[String]) -> Option<(Vec<String>, bool)> {
 /// no depth. Any other range (a computed list, a path under a computed element, which may repeat
 /// subtrees) counts one level.
 fn shape(node: &IdedExpr, loop_vars: &[String]) -> (u32, u32, u64) {
-    let children: Vec<&IdedExpr> = match &node.expr {
-        Expr::Call(call) => call
-            .target
-            .as_deref()
-            .into_iter()
-            .chain(call.args.iter())
-            .collect(),
-        Expr::Select(select) => vec![&select.operand],
-        Expr::List(list) => list.elements.iter().collect(),
-        Expr::Map(map) => map
-            .entries
-            .iter()
-            .flat_map(|entry| match &entry.expr {
-                cel::common::ast::EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
-                cel::common::ast::EntryExpr::StructField(f) => vec![&f.value],
-            })
-            .collect(),
+    let children = match &node.expr {
         Expr::Comprehension(c) => {
             let dependent = rooted_at(&c.iter_range, loop_vars);
             let plain = dependent || rooted_at(&c.iter_range, &[OBJECT.to_owned()]);
@@ -537,7 +521,7 @@ fn shape(node: &IdedExpr, loop_vars: &[String]) -> (u32, u32, u64) {
             }
             return (depth, size, literals);
         }
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Struct(_) | Expr::Unspecified => Vec::new(),
+        _ => children(node),
     };
     let own_literals = match &node.expr {
         Expr::List(list) => list.elements.len() as u64,
@@ -595,44 +579,43 @@ fn bracket_nesting(source: &str) -> usize {
     deepest
 }
 
+/// The direct subexpressions of a node.
+fn children(node: &IdedExpr) -> Vec<&IdedExpr> {
+    match &node.expr {
+        Expr::Call(call) => call
+            .target
+            .as_deref()
+            .into_iter()
+            .chain(call.args.iter())
+            .collect(),
+        Expr::Select(select) => vec![&select.operand],
+        Expr::List(list) => list.elements.iter().collect(),
+        Expr::Map(map) => map
+            .entries
+            .iter()
+            .flat_map(|entry| match &entry.expr {
+                cel::common::ast::EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
+                cel::common::ast::EntryExpr::StructField(f) => vec![&f.value],
+            })
+            .collect(),
+        Expr::Comprehension(c) => vec![
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ],
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Struct(_) | Expr::Unspecified => Vec::new(),
+    }
+}
+
 /// Depth of the expression tree, without recursion (the tree may be thousands deep).
 fn ast_depth(root: &IdedExpr) -> usize {
     let mut deepest = 0;
     let mut stack = vec![(root, 1usize)];
     while let Some((node, depth)) = stack.pop() {
         deepest = deepest.max(depth);
-        let next = depth + 1;
-        match &node.expr {
-            Expr::Call(call) => {
-                stack.extend(call.target.as_deref().map(|t| (t, next)));
-                stack.extend(call.args.iter().map(|a| (a, next)));
-            }
-            Expr::Select(select) => stack.push((&select.operand, next)),
-            Expr::List(list) => stack.extend(list.elements.iter().map(|e| (e, next))),
-            Expr::Map(map) => {
-                for entry in &map.entries {
-                    match &entry.expr {
-                        cel::common::ast::EntryExpr::MapEntry(e) => {
-                            stack.push((&e.key, next));
-                            stack.push((&e.value, next));
-                        }
-                        cel::common::ast::EntryExpr::StructField(f) => stack.push((&f.value, next)),
-                    }
-                }
-            }
-            Expr::Comprehension(c) => {
-                for part in [
-                    &c.iter_range,
-                    &c.accu_init,
-                    &c.loop_cond,
-                    &c.loop_step,
-                    &c.result,
-                ] {
-                    stack.push((part, next));
-                }
-            }
-            Expr::Ident(_) | Expr::Literal(_) | Expr::Struct(_) | Expr::Unspecified => {}
-        }
+        stack.extend(children(node).into_iter().map(|child| (child, depth + 1)));
     }
     deepest
 }
@@ -644,29 +627,8 @@ fn operators_and_strings(node: &IdedExpr) -> (u32, u64) {
     let mut stack = vec![node];
     while let Some(node) = stack.pop() {
         match &node.expr {
-            Expr::Call(call) => {
-                if call.func_name == operators::ADD {
-                    pluses = pluses.saturating_add(1);
-                }
-                stack.extend(call.target.as_deref());
-                stack.extend(call.args.iter());
-            }
-            Expr::Select(select) => stack.push(&select.operand),
-            Expr::List(list) => stack.extend(list.elements.iter()),
-            Expr::Map(map) => {
-                for entry in &map.entries {
-                    match &entry.expr {
-                        cel::common::ast::EntryExpr::MapEntry(e) => {
-                            stack.push(&e.key);
-                            stack.push(&e.value);
-                        }
-                        cel::common::ast::EntryExpr::StructField(f) => stack.push(&f.value),
-                    }
-                }
-            }
-            Expr::Comprehension(c) => {
-                stack.extend([&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step]);
-                stack.push(&c.result);
+            Expr::Call(call) if call.func_name == operators::ADD => {
+                pluses = pluses.saturating_add(1);
             }
             Expr::Literal(LiteralValue::String(text)) => {
                 longest = longest.max(text.len() as u64);
@@ -674,8 +636,9 @@ fn operators_and_strings(node: &IdedExpr) -> (u32, u64) {
             Expr::Literal(LiteralValue::Bytes(bytes)) => {
                 longest = longest.max(bytes.len() as u64);
             }
-            Expr::Ident(_) | Expr::Literal(_) | Expr::Struct(_) | Expr::Unspecified => {}
+            _ => {}
         }
+        stack.extend(children(node));
     }
     (pluses, longest)
 }
