@@ -300,9 +300,9 @@ impl CelExpr {
 
     /// Evaluates a predicate (`matchPolicy`): it must return a boolean.
     pub fn evaluate_bool(&self, object: &Value) -> Result<bool, EvalError> {
-        let input = Input::new(object);
-        self.check_cost(&input.measure)?;
-        match self.execute(&input)? {
+        let measure = Measure::of(object);
+        self.check_cost(&measure)?;
+        match self.execute(&Input::measured(object, measure))? {
             CelValue::Bool(flag) => Ok(flag),
             other => Err(EvalError::NotBoolean(format!("{:?}", other.type_of()))),
         }
@@ -324,7 +324,7 @@ impl CelExpr {
 
     /// The work bound of this expression on `object` (see the module docs).
     pub fn cost(&self, object: &Value) -> u128 {
-        self.cost_of(&Input::new(object).measure)
+        self.cost_of(&Measure::of(object))
     }
 
     fn cost_of(&self, measure: &Measure) -> u128 {
@@ -652,8 +652,10 @@ pub struct Input {
 impl Input {
     /// Converts `object` and measures it for the cost bound.
     pub fn new(object: &Value) -> Self {
-        let mut measure = Measure::default();
-        measure.add(object);
+        Self::measured(object, Measure::of(object))
+    }
+
+    fn measured(object: &Value, measure: Measure) -> Self {
         Self {
             value: Box::<dyn Val>::try_from(to_cel(object))
                 .map_err(|e| EvalError::Failed(e.to_string())),
@@ -688,6 +690,12 @@ struct Measure {
 }
 
 impl Measure {
+    fn of(value: &Value) -> Self {
+        let mut measure = Self::default();
+        measure.add(value);
+        measure
+    }
+
     fn add(&mut self, value: &Value) {
         self.nodes += 1;
         match value {
