@@ -232,9 +232,9 @@ fn check_document(
     // Expressions are compiled only once the object is otherwise valid: a profile with a
     // malformed attribute list has nothing reliable to compile.
     if checked.report.is_valid()
-        && let Some(object) = checked.object().cloned()
+        && let Subject::Kollect(_, Some(object)) = &checked.subject
     {
-        kollect_extract::check_expressions(&object, &mut checked.report);
+        kollect_extract::check_expressions(object, &mut checked.report);
     }
     let label = label(&document.value, &checked.subject);
     if let Some(label) = &label {
