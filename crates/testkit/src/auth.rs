@@ -206,7 +206,10 @@ pub(crate) fn review(shared: &Shared, req: &Req, rt: &ResourceType) -> ApiResult
     let mut object: Value = if protobuf && rt.kind == "SelfSubjectAccessReview" {
         crate::proto::decode_self_subject_access_review(&req.body).map_err(ApiError::bad_request)?
     } else if protobuf {
-        return Err(ApiError::unsupported_media_type(&req.content_type));
+        return Err(ApiError::unsupported_media_type(
+            &req.content_type,
+            crate::status::OBJECT_MEDIA_TYPES,
+        ));
     } else {
         serde_json::from_slice(&req.body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))

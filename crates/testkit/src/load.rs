@@ -108,11 +108,25 @@ fn namespace_of(spec: &LoadSpec, index: usize) -> String {
 fn payload(index: usize, generation: u64, size: usize) -> String {
     // Varied but deterministic text, so compression and interning do not flatter the numbers.
     let seed = format!("{index:08x}{generation:08x}");
-    seed.chars().cycle().take(size.max(16)).collect()
+    seed.chars().cycle().take(size).collect()
 }
 
-/// The object number `index` of a spec, at change `generation` (0 on create).
+/// The object number `index` of a spec, at change `generation` (0 on create), serialized to
+/// about `spec.size` bytes (never less than the object without payload).
 pub fn object(spec: &LoadSpec, index: usize, generation: u64) -> Value {
+    let unfilled = shape(spec, index, generation, 0);
+    let base = serde_json::to_vec(&unfilled).map_or(0, |b| b.len());
+    // The payload's share of the size; base64 (secrets) grows it by a third.
+    let room = spec.size.saturating_sub(base);
+    let room = if spec.kind == LoadKind::Secret {
+        room * 3 / 4
+    } else {
+        room
+    };
+    shape(spec, index, generation, room)
+}
+
+fn shape(spec: &LoadSpec, index: usize, generation: u64, room: usize) -> Value {
     let name = format!("{}-{index:06}", spec.prefix);
     let namespace = namespace_of(spec, index);
     let tier = ["web", "api", "worker", "batch"][index % 4];
@@ -124,8 +138,6 @@ pub fn object(spec: &LoadSpec, index: usize, generation: u64) -> Value {
     let annotations = json!({"kollect.dev/load-generation": generation.to_string()});
     let metadata =
         json!({"name": name, "namespace": namespace, "labels": labels, "annotations": annotations});
-    // Room left for the payload once the envelope (about 400 bytes) is counted.
-    let room = spec.size.saturating_sub(400);
     match spec.kind {
         LoadKind::ConfigMap => json!({
             "apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
@@ -133,11 +145,8 @@ pub fn object(spec: &LoadSpec, index: usize, generation: u64) -> Value {
         }),
         LoadKind::Secret => {
             use base64::Engine as _;
-            let data = base64::engine::general_purpose::STANDARD.encode(payload(
-                index,
-                generation,
-                room * 3 / 4,
-            ));
+            let data =
+                base64::engine::general_purpose::STANDARD.encode(payload(index, generation, room));
             json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": metadata, "data": {"token": data}})
         }
         LoadKind::Pod => json!({
@@ -433,7 +442,7 @@ mod tests {
         };
         let object = object(&spec, 4, 0);
         let size = serde_json::to_vec(&object).unwrap().len();
-        assert!((900..1300).contains(&size), "size {size}");
+        assert!((1000..1050).contains(&size), "size {size}");
         assert_eq!(object["metadata"]["namespace"], "load-1");
         assert_ne!(super::object(&spec, 4, 1), object);
     }

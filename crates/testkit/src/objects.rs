@@ -16,8 +16,10 @@ use crate::{
     resources::{Behaviour, ResourceType, crd_resource_types},
     selector::{FieldSelector, LabelSelector},
     server::{Req, Shared, Target, error_response, json_response, lock, value_response},
-    status::{ApiError, ApiResult},
-    store::{Key, POD_FIELDS, Stored},
+    status::{
+        ApiError, ApiResult, CUSTOM_PATCH_MEDIA_TYPES, OBJECT_MEDIA_TYPES, PATCH_MEDIA_TYPES,
+    },
+    store::{Key, POD_FIELDS, Page, Stored},
     watch,
 };
 
@@ -183,9 +185,6 @@ fn decode_continue(token: &str) -> ApiResult<(u64, Key)> {
     Ok((rv, (ns.to_owned(), name.to_owned())))
 }
 
-/// An object with its key.
-type Entry = (Key, Arc<Stored>);
-
 /// Which state a list reads.
 enum ListFrom<'a> {
     /// The current state, after checking the server has reached `at_least`.
@@ -227,49 +226,42 @@ fn list_from(req: &Req) -> ApiResult<ListFrom<'_>> {
     })
 }
 
-/// The list's resourceVersion and the candidate objects (in key order).
-fn list_items(
+/// The list's resourceVersion and the page of objects it returns.
+fn list_page(
     shared: &Shared,
     rt: &ResourceType,
     from: &ListFrom<'_>,
-    namespace: Option<&str>,
-) -> ApiResult<(u64, Vec<Entry>)> {
+    filter: &Filter,
+    limit: Option<usize>,
+) -> ApiResult<(u64, Page)> {
+    let accept = |key: &Key, stored: &Stored| filter.matches(key, stored);
+    let namespace = filter.namespace.as_deref();
     let mut state = lock(&shared.state);
     let current = state.rv;
     let collection = state.collection(&rt.group_resource());
     match from {
         ListFrom::Continue(token) => {
             let (rv, start) = decode_continue(token)?;
-            let items = collection
-                .snapshot_at(rv, Some(&start))
+            let page = collection
+                .page(Some(rv), Some(&start), namespace, &accept, limit)
                 .ok_or_else(ApiError::continue_expired)?;
-            Ok((rv, items))
+            Ok((rv, page))
         }
         ListFrom::Exact(rv) if *rv > current => Err(ApiError::too_large_rv(*rv, current)),
         ListFrom::Exact(rv) => {
-            let items = collection
-                .snapshot_at(*rv, None)
+            let page = collection
+                .page(Some(*rv), None, namespace, &accept, limit)
                 .ok_or_else(|| ApiError::too_old(*rv, collection.compacted()))?;
-            Ok((*rv, items))
+            Ok((*rv, page))
         }
         ListFrom::Current { at_least: Some(rv) } if *rv > current => {
             Err(ApiError::too_large_rv(*rv, current))
         }
         ListFrom::Current { .. } => {
-            let items = match namespace {
-                Some(ns) => collection
-                    .objects
-                    .range((ns.to_owned(), String::new())..)
-                    .take_while(|((n, _), _)| n == ns)
-                    .map(|(k, v)| (k.clone(), Arc::clone(v)))
-                    .collect(),
-                None => collection
-                    .objects
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Arc::clone(v)))
-                    .collect(),
-            };
-            Ok((current, items))
+            let page = collection
+                .page(None, None, namespace, &accept, limit)
+                .unwrap_or_default();
+            Ok((current, page))
         }
     }
 }
@@ -291,26 +283,20 @@ fn list(shared: &Shared, req: &Req, target: &Target) -> ApiResult<Response<Body>
         ),
     };
     let from = list_from(req)?;
-    let (list_rv, items) = list_items(shared, rt, &from, filter.namespace.as_deref())?;
+    let (list_rv, page) = list_page(shared, rt, &from, &filter, limit)?;
     let metadata_only = req.wants_metadata();
-    let mut matching = items
-        .iter()
-        .filter(|(key, stored)| filter.matches(key, stored));
-    let mut body = BytesMut::with_capacity(64 * 1024);
-    let mut last: Option<&Key> = None;
+    let mut body =
+        BytesMut::with_capacity(page.items.iter().map(|s| s.json.len() + 1).sum::<usize>() + 2);
     body.put_slice(b"[");
-    for (count, (key, stored)) in matching.by_ref().enumerate() {
-        if count > 0 {
+    for (index, stored) in page.items.iter().enumerate() {
+        if index > 0 {
             body.put_slice(b",");
         }
         body.put_slice(&render(rt, stored, metadata_only));
-        last = Some(key);
-        if limit.is_some_and(|limit| count + 1 >= limit) {
-            break;
-        }
     }
     body.put_slice(b"]");
-    let remaining = matching.count();
+    let remaining = page.remaining;
+    let last = page.last.as_ref();
     let mut metadata = json!({"resourceVersion": list_rv.to_string()});
     if remaining > 0
         && let Some(last) = last
@@ -348,7 +334,7 @@ fn parse_object(req: &Req) -> ApiResult<Value> {
             })?
         }
         "application/yaml" => parse_yaml(&req.body)?,
-        other => return Err(ApiError::unsupported_media_type(other)),
+        other => return Err(ApiError::unsupported_media_type(other, OBJECT_MEDIA_TYPES)),
     };
     if !value.is_object() {
         return Err(ApiError::bad_request(
@@ -1008,9 +994,9 @@ async fn patch(shared: &Arc<Shared>, req: &Req, target: &Target) -> ApiResult<Re
             update_object(shared, req, target, Managed::Record, &mutate, None).await
         }
         // Custom resources have no strategic merge patch: the apiserver answers 415.
-        "application/strategic-merge-patch+json" if !rt.builtin => {
-            Err(ApiError::unsupported_media_type(content_type))
-        }
+        "application/strategic-merge-patch+json" if !rt.builtin => Err(
+            ApiError::unsupported_media_type(content_type, CUSTOM_PATCH_MEDIA_TYPES),
+        ),
         "application/strategic-merge-patch+json" => {
             let patch = json_body()?;
             let mutate = |old: &Value| {
@@ -1022,7 +1008,11 @@ async fn patch(shared: &Arc<Shared>, req: &Req, target: &Target) -> ApiResult<Re
             update_object(shared, req, target, Managed::Record, &mutate, None).await
         }
         "application/apply-patch+yaml" => apply(shared, req, target, &name).await,
-        other => Err(ApiError::unsupported_media_type(other)),
+        other if rt.builtin => Err(ApiError::unsupported_media_type(other, PATCH_MEDIA_TYPES)),
+        other => Err(ApiError::unsupported_media_type(
+            other,
+            CUSTOM_PATCH_MEDIA_TYPES,
+        )),
     }
 }
 

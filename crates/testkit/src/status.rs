@@ -5,6 +5,14 @@ use serde_json::{Value, json};
 
 use crate::resources::ResourceType;
 
+/// Body types of create and update.
+pub(crate) const OBJECT_MEDIA_TYPES: &str = "application/json, application/yaml";
+/// Body types of patch on built-in kinds.
+pub(crate) const PATCH_MEDIA_TYPES: &str = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json";
+/// Body types of patch on custom resources (no strategic merge patch).
+pub(crate) const CUSTOM_PATCH_MEDIA_TYPES: &str =
+    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
+
 /// Largest request body accepted, as the apiserver's limit (3 MiB).
 pub(crate) const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
@@ -182,19 +190,19 @@ impl ApiError {
         )
     }
 
-    /// 415 `UnsupportedMediaType`.
-    pub(crate) fn unsupported_media_type(content_type: &str) -> Self {
+    /// 415 `UnsupportedMediaType` for a body type a write does not take; `accepted` lists the
+    /// types it does (the apiserver's message names them).
+    pub(crate) fn unsupported_media_type(content_type: &str, accepted: &str) -> Self {
+        let got = if content_type.is_empty() {
+            String::new()
+        } else {
+            format!("; got {content_type}")
+        };
         Self::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml{}{}",
-                if content_type.is_empty() {
-                    ""
-                } else {
-                    "; got "
-                },
-                content_type
+                "the body of the request was in an unknown format - accepted media types include: {accepted}{got}"
             ),
         )
     }

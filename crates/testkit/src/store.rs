@@ -4,6 +4,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
+    ops::Bound::{Excluded, Included, Unbounded},
     sync::{Arc, OnceLock},
 };
 
@@ -147,6 +148,17 @@ pub(crate) struct Event {
     pub(crate) prev: Option<Arc<Stored>>,
 }
 
+/// One page of a list.
+#[derive(Debug, Default)]
+pub(crate) struct Page {
+    /// The objects, in key order.
+    pub(crate) items: Vec<Arc<Stored>>,
+    /// Key of the last object, where the next page starts.
+    pub(crate) last: Option<Key>,
+    /// Objects after this page.
+    pub(crate) remaining: usize,
+}
+
 /// The objects of one resource.
 #[derive(Debug)]
 pub(crate) struct Collection {
@@ -183,38 +195,74 @@ impl Collection {
         Some(self.history.range(start..).cloned().collect())
     }
 
-    /// The objects as they were at `rv` (keys in order), or `None` when the history no longer
-    /// reaches back to `rv`. `start` skips keys up to and including it.
-    pub(crate) fn snapshot_at(
+    /// One page of a list: the objects as they were at `at` (now for `None`) that `accept`
+    /// passes, in key order, after the key `after`, within `namespace`, at most `limit` of
+    /// them, and how many more there are. `None` when the history no longer reaches back to
+    /// `at`. Costs one walk of the keys from `after` on, with no copies beyond the page.
+    pub(crate) fn page(
         &self,
-        rv: u64,
+        at: Option<u64>,
         after: Option<&Key>,
-    ) -> Option<Vec<(Key, Arc<Stored>)>> {
-        let later = self.events_after(rv)?;
-        // The state at `rv` of every key changed since: the `prev` of its first later event.
-        let mut overlay: BTreeMap<&Key, Option<&Arc<Stored>>> = BTreeMap::new();
-        for event in later.iter().rev() {
-            overlay.insert(&event.key, event.prev.as_ref());
-        }
-        let mut out = Vec::with_capacity(self.objects.len());
-        let current = self
-            .objects
-            .iter()
-            .filter(|(key, _)| after.is_none_or(|a| *key > a));
-        for (key, object) in current {
-            if !overlay.contains_key(key) {
-                out.push((key.clone(), Arc::clone(object)));
+        namespace: Option<&str>,
+        accept: &dyn Fn(&Key, &Stored) -> bool,
+        limit: Option<usize>,
+    ) -> Option<Page> {
+        // The state at `at` of every key changed since: the `prev` of its first later event.
+        let mut overlay: BTreeMap<Key, Option<Arc<Stored>>> = BTreeMap::new();
+        if let Some(rv) = at {
+            for event in self.events_after(rv)?.iter().rev() {
+                overlay.insert(event.key.clone(), event.prev.clone());
             }
         }
-        for (key, object) in overlay {
-            if let Some(object) = object
-                && after.is_none_or(|a| key > a)
-            {
-                out.push((key.clone(), Arc::clone(object)));
+        let lower = match (after, namespace) {
+            (Some(after), Some(ns)) if after.0.as_str() < ns => {
+                Included((ns.to_owned(), String::new()))
+            }
+            (Some(after), _) => Excluded(after.clone()),
+            (None, Some(ns)) => Included((ns.to_owned(), String::new())),
+            (None, None) => Unbounded,
+        };
+        let mut current = self.objects.range((lower.clone(), Unbounded)).peekable();
+        let mut changed = overlay.range((lower, Unbounded)).peekable();
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut page = Page::default();
+        loop {
+            let from_overlay = match (current.peek(), changed.peek()) {
+                (None, None) => break,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some((now, _)), Some((then, _))) => then <= now,
+            };
+            let (key, object) = if from_overlay {
+                let Some((key, object)) = changed.next() else {
+                    break;
+                };
+                if current.peek().is_some_and(|(now, _)| *now == key) {
+                    current.next();
+                }
+                (key, object.as_ref())
+            } else {
+                let Some((key, object)) = current.next() else {
+                    break;
+                };
+                (key, Some(object))
+            };
+            // Keys sort by namespace first: the first key outside it ends the walk.
+            if namespace.is_some_and(|ns| key.0 != ns) {
+                break;
+            }
+            let Some(object) = object else { continue };
+            if !accept(key, object) {
+                continue;
+            }
+            if page.items.len() < limit {
+                page.items.push(Arc::clone(object));
+                page.last = Some(key.clone());
+            } else {
+                page.remaining += 1;
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Some(out)
+        Some(page)
     }
 
     /// The rv below which history is gone.
@@ -433,27 +481,26 @@ mod tests {
         state.put(&gr(), key("w"), &cm("w", rv, "1"), rv);
 
         let collection = state.existing(&gr()).unwrap();
-        let names: Vec<_> = collection
-            .snapshot_at(at, None)
-            .unwrap()
-            .into_iter()
-            .map(|(k, s)| (k.1, s.rv))
-            .collect();
+        let all = |_: &Key, _: &Stored| true;
+        let page = collection.page(Some(at), None, None, &all, None).unwrap();
+        let names: Vec<_> = page.items.iter().map(|s| s.rv).collect();
+        assert_eq!(names, [2, 3, 4], "x, y and z as they were");
+        let page = collection
+            .page(Some(at), Some(&key("x")), None, &all, Some(1))
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!((page.last, page.remaining), (Some(key("y")), 1));
+        let now = collection.page(None, None, Some("a"), &all, None).unwrap();
+        let names: Vec<_> = now.items.iter().map(|s| s.rv).collect();
+        assert_eq!(names, [7, 5, 4], "w, y (changed) and z now");
         assert_eq!(
-            names,
-            [
-                ("x".to_owned(), 2),
-                ("y".to_owned(), 3),
-                ("z".to_owned(), 4)
-            ]
+            collection
+                .page(None, None, Some("b"), &all, None)
+                .unwrap()
+                .items
+                .len(),
+            0
         );
-        let after_x: Vec<_> = collection
-            .snapshot_at(at, Some(&key("x")))
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k.1)
-            .collect();
-        assert_eq!(after_x, ["y", "z"]);
     }
 
     #[test]
