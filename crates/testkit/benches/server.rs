@@ -95,6 +95,39 @@ async fn join(
     last.unwrap()
 }
 
+/// Watchers counting `expected` events from `rv`, and the shared count of events received.
+async fn spawn_watchers(
+    server: &TestApiServer,
+    rv: &str,
+    watchers: usize,
+    expected: usize,
+) -> (Vec<tokio::task::JoinHandle<Instant>>, Arc<AtomicUsize>) {
+    let client = server.client().await.unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let tasks = (0..watchers)
+        .map(|_| {
+            let watch = count_events(
+                client.clone(),
+                rv.to_owned(),
+                expected,
+                Arc::clone(&received),
+            );
+            tokio::spawn(watch)
+        })
+        .collect();
+    (tasks, received)
+}
+
+/// Makes `updates` changes through the server, 8 at a time.
+async fn update(server: &TestApiServer, spec: &LoadSpec, updates: usize, round: u64) {
+    let mut writes = futures::stream::iter(0..updates)
+        .map(|i| server.apply(kollect_testkit::load::object(spec, i % spec.count, round)))
+        .buffer_unordered(8);
+    while let Some(result) = writes.next().await {
+        result.unwrap();
+    }
+}
+
 /// Live delivery: watchers open, then `updates` changes are made through the server.
 /// Returns (updates made per second, events delivered per second over all watchers).
 async fn live(
@@ -104,28 +137,12 @@ async fn live(
     updates: usize,
     round: u64,
 ) -> (f64, f64) {
-    let client = server.client().await.unwrap();
     let rv = server.resource_version().to_string();
-    let received = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..watchers)
-        .map(|_| {
-            tokio::spawn(count_events(
-                client.clone(),
-                rv.clone(),
-                updates,
-                Arc::clone(&received),
-            ))
-        })
-        .collect();
+    let (tasks, received) = spawn_watchers(server, &rv, watchers, updates).await;
     // Let the watches open before the first update.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let start = Instant::now();
-    let mut writes = futures::stream::iter(0..updates)
-        .map(|i| server.apply(kollect_testkit::load::object(spec, i % spec.count, round)))
-        .buffer_unordered(8);
-    while let Some(result) = writes.next().await {
-        result.unwrap();
-    }
+    update(server, spec, updates, round).await;
     let produced = start.elapsed();
     let last = join(tasks, &received, updates * watchers).await;
     (
@@ -144,27 +161,11 @@ async fn burst(
     updates: usize,
     round: u64,
 ) -> f64 {
-    let client = server.client().await.unwrap();
     let rv = server.resource_version().to_string();
-    let received = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..watchers)
-        .map(|_| {
-            tokio::spawn(count_events(
-                client.clone(),
-                rv.clone(),
-                updates,
-                Arc::clone(&received),
-            ))
-        })
-        .collect();
+    let (tasks, received) = spawn_watchers(server, &rv, watchers, updates).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.inject(kollect_testkit::Fault::PauseWatches);
-    let mut writes = futures::stream::iter(0..updates)
-        .map(|i| server.apply(kollect_testkit::load::object(spec, i % spec.count, round)))
-        .buffer_unordered(8);
-    while let Some(result) = writes.next().await {
-        result.unwrap();
-    }
+    update(server, spec, updates, round).await;
     let start = Instant::now();
     server.inject(kollect_testkit::Fault::ResumeWatches);
     let last = join(tasks, &received, updates * watchers).await;
@@ -174,19 +175,8 @@ async fn burst(
 /// Catch-up delivery: watchers start from a resourceVersion `updates` events back and replay
 /// them from the history. Returns events delivered per second over all watchers.
 async fn replay(server: &TestApiServer, from: &str, watchers: usize, updates: usize) -> f64 {
-    let client = server.client().await.unwrap();
-    let received = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    let tasks: Vec<_> = (0..watchers)
-        .map(|_| {
-            tokio::spawn(count_events(
-                client.clone(),
-                from.to_owned(),
-                updates,
-                Arc::clone(&received),
-            ))
-        })
-        .collect();
+    let (tasks, received) = spawn_watchers(server, from, watchers, updates).await;
     let last = join(tasks, &received, updates * watchers).await;
     (updates * watchers) as f64 / last.duration_since(start).as_secs_f64()
 }

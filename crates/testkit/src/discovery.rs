@@ -134,9 +134,7 @@ fn resource_list(shared: &Shared, group: &str, version: &str) -> ApiResult<Respo
     let state = lock(&shared.state);
     let resources = state
         .registry
-        .group_versions()
-        .find(|((g, v), _)| g == group && v == version)
-        .map(|(_, resources)| resources)
+        .resources(group, version)
         .ok_or_else(ApiError::no_such_resource)?;
     let entries: Vec<Value> = resources
         .values()
@@ -226,9 +224,7 @@ fn openapi_group_version(shared: &Shared, group: &str, version: &str) -> ApiResu
     let state = lock(&shared.state);
     let resources = state
         .registry
-        .group_versions()
-        .find(|((g, v), _)| g == group && v == version)
-        .map(|(_, resources)| resources)
+        .resources(group, version)
         .ok_or_else(ApiError::no_such_resource)?;
     let prefix = if group.is_empty() {
         format!("/api/{version}")

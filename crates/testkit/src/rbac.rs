@@ -12,8 +12,6 @@
 //! are its own stored rules plus those of every `ClusterRole` its selectors match. (A real cluster's
 //! controller would overwrite a hand-written `rules` of an aggregated role; here they are kept.)
 
-use std::fmt::Write as _;
-
 use serde_json::{Value, json};
 
 use crate::selector::LabelSelector;
@@ -89,8 +87,8 @@ pub(crate) fn authorize(user: &UserInfo, attrs: &Attributes, policy: &Policy<'_>
     if user.groups.iter().any(|g| g == SUPERUSER_GROUP) {
         return Decision::Allow(format!(
             "allowed: User {} is a member of the superuser group {}",
-            go_quote(&user.username),
-            go_quote(SUPERUSER_GROUP)
+            crate::status::go_quote(&user.username),
+            crate::status::go_quote(SUPERUSER_GROUP)
         ));
     }
     for binding in policy.cluster_role_bindings {
@@ -112,8 +110,8 @@ pub(crate) fn authorize(user: &UserInfo, attrs: &Attributes, policy: &Policy<'_>
         {
             return Decision::Allow(format!(
                 "RBAC: allowed by ClusterRoleBinding {} of ClusterRole {} to {subject}",
-                go_quote(meta_str(binding, "name")),
-                go_quote(role_name)
+                crate::status::go_quote(meta_str(binding, "name")),
+                crate::status::go_quote(role_name)
             ));
         }
     }
@@ -148,15 +146,15 @@ pub(crate) fn authorize(user: &UserInfo, attrs: &Attributes, policy: &Policy<'_>
             if rules.into_iter().any(|rule| rule_allows(rule, attrs)) {
                 return Decision::Allow(format!(
                     "RBAC: allowed by RoleBinding {} of {kind} {} to {subject}",
-                    go_quote(&format!("{}/{namespace}", meta_str(binding, "name"))),
-                    go_quote(role_name)
+                    crate::status::go_quote(&format!("{}/{namespace}", meta_str(binding, "name"))),
+                    crate::status::go_quote(role_name)
                 ));
             }
         }
     }
     Decision::Deny(format!(
         "RBAC: no rule allows User {} to {}",
-        go_quote(&user.username),
+        crate::status::go_quote(&user.username),
         describe_request(attrs)
     ))
 }
@@ -170,7 +168,7 @@ pub(crate) fn authorize(user: &UserInfo, attrs: &Attributes, policy: &Policy<'_>
 pub(crate) fn forbidden_message(user: &UserInfo, attrs: &Attributes) -> String {
     let reason = format!(
         "User {} cannot {}",
-        go_quote(&user.username),
+        crate::status::go_quote(&user.username),
         describe_request(attrs)
     );
     if !attrs.resource_request || attrs.resource.is_empty() {
@@ -186,7 +184,7 @@ pub(crate) fn forbidden_message(user: &UserInfo, attrs: &Attributes) -> String {
     } else {
         format!(
             "{qualified} {} is forbidden: {reason}",
-            go_quote(&attrs.name)
+            crate::status::go_quote(&attrs.name)
         )
     }
 }
@@ -195,7 +193,11 @@ pub(crate) fn forbidden_message(user: &UserInfo, attrs: &Attributes) -> String {
 /// `list resource "pods" in API group "" in the namespace "default"` or `get path "/version"`.
 fn describe_request(attrs: &Attributes) -> String {
     if !attrs.resource_request {
-        return format!("{} path {}", attrs.verb, go_quote(&attrs.path));
+        return format!(
+            "{} path {}",
+            attrs.verb,
+            crate::status::go_quote(&attrs.path)
+        );
     }
     let resource = if attrs.subresource.is_empty() {
         attrs.resource.clone()
@@ -205,13 +207,16 @@ fn describe_request(attrs: &Attributes) -> String {
     let scope = if attrs.namespace.is_empty() {
         "at the cluster scope".to_owned()
     } else {
-        format!("in the namespace {}", go_quote(&attrs.namespace))
+        format!(
+            "in the namespace {}",
+            crate::status::go_quote(&attrs.namespace)
+        )
     };
     format!(
         "{} resource {} in API group {} {scope}",
         attrs.verb,
-        go_quote(&resource),
-        go_quote(&attrs.api_group)
+        crate::status::go_quote(&resource),
+        crate::status::go_quote(&attrs.api_group)
     )
 }
 
@@ -262,9 +267,11 @@ fn matching_subject(binding: &Value, user: &UserInfo, binding_namespace: &str) -
             return None;
         }
         match str_field(subject, "kind") {
-            "User" if user.username == name => Some(format!("User {}", go_quote(name))),
+            "User" if user.username == name => {
+                Some(format!("User {}", crate::status::go_quote(name)))
+            }
             "Group" if user.groups.iter().any(|g| g == name) => {
-                Some(format!("Group {}", go_quote(name)))
+                Some(format!("Group {}", crate::status::go_quote(name)))
             }
             "ServiceAccount" => {
                 let namespace = match str_field(subject, "namespace") {
@@ -275,7 +282,7 @@ fn matching_subject(binding: &Value, user: &UserInfo, binding_namespace: &str) -
                 (!namespace.is_empty() && user.username == expected).then(|| {
                     format!(
                         "ServiceAccount {}",
-                        go_quote(&format!("{namespace}/{name}"))
+                        crate::status::go_quote(&format!("{namespace}/{name}"))
                     )
                 })
             }
@@ -382,30 +389,6 @@ fn url_matches(entry: &str, path: &str) -> bool {
         Some(prefix) => path.starts_with(prefix),
         None => entry == path,
     }
-}
-
-/// Double-quotes `s` as Go's `%q` does for the strings found in names and paths.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\x{:02x}", u32::from(c));
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Read verbs.

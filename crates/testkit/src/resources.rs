@@ -508,6 +508,15 @@ impl Registry {
         self.get(group, &version, resource)
     }
 
+    /// The resources of a group version, by plural.
+    pub(crate) fn resources(
+        &self,
+        group: &str,
+        version: &str,
+    ) -> Option<&BTreeMap<String, Arc<ResourceType>>> {
+        self.by_version.get(&(group.to_owned(), version.to_owned()))
+    }
+
     /// Whether a group version is served at all.
     pub(crate) fn has_group_version(&self, group: &str, version: &str) -> bool {
         self.by_version

@@ -8,8 +8,6 @@
 //! comma-separated `field=value`, `field==value` or `field!=value`, where `\,`, `\=` and `\\`
 //! escape those characters in values.
 
-use std::fmt::Write as _;
-
 use serde_json::{Map, Value};
 
 /// A parse error; the server answers 400 `BadRequest` with this message.
@@ -96,7 +94,7 @@ impl Requirement {
                         return Err(SelectorError(format!(
                             "values[{i}]: Invalid value: {}: for 'Gt', 'Lt' operators, the value \
                              must be an integer",
-                            quote(v)
+                            crate::status::go_quote(v)
                         )));
                     }
                 }
@@ -253,7 +251,7 @@ fn expression_from_json(i: usize, expr: &Value) -> Result<Requirement, SelectorE
                 return Err(SelectorError(format!(
                     "{path}.operator: Unsupported value: {}: supported values: \"DoesNotExist\", \
                      \"Exists\", \"In\", \"NotIn\"",
-                    quote(op)
+                    crate::status::go_quote(op)
                 )));
             }
         },
@@ -574,7 +572,12 @@ fn is_dns_subdomain(s: &str) -> bool {
 /// Checks a label key: an optional DNS subdomain prefix and `/`, then a name of at most 63
 /// characters.
 fn validate_qualified_name(key: &str) -> Result<(), SelectorError> {
-    let invalid = |why: &str| SelectorError(format!("key: Invalid value: {}: {why}", quote(key)));
+    let invalid = |why: &str| {
+        SelectorError(format!(
+            "key: Invalid value: {}: {why}",
+            crate::status::go_quote(key)
+        ))
+    };
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => {
             if prefix.is_empty() {
@@ -617,7 +620,7 @@ fn validate_label_value(key: &str, index: usize, value: &str) -> Result<(), Sele
     let invalid = |why: &str| {
         SelectorError(format!(
             "values[{index}][{key}]: Invalid value: {}: {why}",
-            quote(value)
+            crate::status::go_quote(value)
         ))
     };
     if value.is_empty() {
@@ -634,27 +637,6 @@ fn validate_label_value(key: &str, index: usize, value: &str) -> Result<(), Sele
         ));
     }
     Ok(())
-}
-
-/// Double-quotes `s` for an error message, escaping `"`, `\` and control characters.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// One requirement of a field selector: `field` equals (or, if not `equals`, differs from) `value`.
@@ -778,20 +760,20 @@ fn unescape_field_value(raw: &str) -> Result<String, String> {
                     return Err(format!(
                         "invalid escape sequence '\\{e}' in value {}: only '\\\\', '\\,' and \
                          '\\=' are allowed",
-                        quote(raw)
+                        crate::status::go_quote(raw)
                     ));
                 }
                 None => {
                     return Err(format!(
                         "unterminated escape sequence at the end of value {}",
-                        quote(raw)
+                        crate::status::go_quote(raw)
                     ));
                 }
             },
             '=' => {
                 return Err(format!(
                     "unescaped '=' in value {}: write '\\=' for a literal '='",
-                    quote(raw)
+                    crate::status::go_quote(raw)
                 ));
             }
             c => out.push(c),

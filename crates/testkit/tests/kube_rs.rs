@@ -1272,3 +1272,136 @@ async fn watcher_recovers_from_a_paused_stream() {
     .await;
     task.abort();
 }
+
+#[tokio::test]
+async fn reviews_deletecollection_and_watch_timeouts() {
+    let bob = TokenUser::new("bob", &["ops"]);
+    let server = server_with(Options {
+        tokens: vec![bob.clone()],
+        ..Options::default()
+    })
+    .await;
+    let client = server.client().await.unwrap();
+    let review = |kind: &str, plural: &str| {
+        let group = if kind == "TokenReview" || kind == "SelfSubjectReview" {
+            "authentication.k8s.io"
+        } else {
+            "authorization.k8s.io"
+        };
+        Api::<DynamicObject>::all_with(
+            client.clone(),
+            &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural),
+        )
+    };
+    let token_review = |token: &str| {
+        DynamicObject::new(
+            "",
+            &ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "authentication.k8s.io",
+                "v1",
+                "TokenReview",
+            )),
+        )
+        .data(json!({"spec": {"token": token}}))
+    };
+    let answer = review("TokenReview", "tokenreviews")
+        .create(&PostParams::default(), &token_review(&bob.token))
+        .await
+        .unwrap();
+    assert_eq!(answer.data["status"]["authenticated"], true);
+    assert_eq!(answer.data["status"]["user"]["username"], "bob");
+    assert_eq!(
+        answer.data["status"]["user"]["groups"],
+        json!(["ops", "system:authenticated"])
+    );
+    let answer = review("TokenReview", "tokenreviews")
+        .create(&PostParams::default(), &token_review("nope"))
+        .await
+        .unwrap();
+    assert_eq!(answer.data["status"]["authenticated"], false);
+
+    let sar = DynamicObject::new("", &ApiResource::from_gvk(&GroupVersionKind::gvk("authorization.k8s.io", "v1", "SubjectAccessReview")))
+        .data(json!({"spec": {"user": "bob", "groups": ["ops"], "resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "default"}}}));
+    let answer = review("SubjectAccessReview", "subjectaccessreviews")
+        .create(&PostParams::default(), &sar)
+        .await
+        .unwrap();
+    assert_eq!(answer.data["status"]["allowed"], false);
+    let whoami = DynamicObject::new(
+        "",
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+        )),
+    );
+    let bob_client = server.client_for(&bob.token).await.unwrap();
+    let answer = Api::<DynamicObject>::all_with(
+        bob_client,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("authentication.k8s.io", "v1", "SelfSubjectReview"),
+            "selfsubjectreviews",
+        ),
+    )
+    .create(&PostParams::default(), &whoami)
+    .await
+    .unwrap();
+    assert_eq!(answer.data["status"]["userInfo"]["username"], "bob");
+
+    // deletecollection honours selectors.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for (name, app) in [("a", "demo"), ("b", "demo"), ("c", "other")] {
+        let mut object = cm(name, "1");
+        object.metadata.labels = Some([("app".to_owned(), app.to_owned())].into());
+        cms.create(&PostParams::default(), &object).await.unwrap();
+    }
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("app=demo"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    assert_eq!(left, ["c"]);
+
+    // events.k8s.io Events are served beside core Events.
+    let events: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("events.k8s.io", "v1", "Event")),
+    );
+    let event = DynamicObject::new("e1", &ApiResource::from_gvk(&GroupVersionKind::gvk("events.k8s.io", "v1", "Event")))
+        .data(json!({"reason": "Tested", "note": "hello", "action": "Test", "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "t", "reportingInstance": "t"}));
+    events.create(&PostParams::default(), &event).await.unwrap();
+    assert_eq!(
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
+    // A watch with timeoutSeconds ends by itself.
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let stream = cms
+        .watch(&WatchParams::default().timeout(1), &rv)
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(support::CONVERGE, stream.collect::<Vec<_>>()).await;
+    assert!(ended.is_ok(), "the watch ended after timeoutSeconds");
+}
