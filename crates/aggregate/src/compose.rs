@@ -1,0 +1,137 @@
+//! Composing inventory snapshots from the rows of targets (pipeline spec §4, §3.5; DECISIONS
+//! API 24, Q5).
+//!
+//! * A namespaced `KollectInventory` exports every row of the namespaced targets of its
+//!   namespace, without dedupe: build it with [`Snapshot::new`].
+//! * A `KollectClusterInventory` rolls up the rows of its selected targets per workload
+//!   namespace ([`rollup`]): shards per namespace, optional dedupe by resource uid, a rollup
+//!   snapshot and the cluster composite digest its bindings debounce on.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::snapshot::{Snapshot, SnapshotItem, sha256_hex};
+
+/// How a cluster inventory treats one object collected by several targets (`spec.dedupe`;
+/// absent means [`Dedupe::KeepAll`]).
+pub use kollect_api::v1alpha1::Dedupe;
+
+/// Collapses rows of the same object (object namespace, uid): the survivor keeps the position
+/// and target of the first occurrence and takes the row of the last (§3.5).
+pub fn dedupe_by_resource_uid(items: Vec<SnapshotItem>) -> Vec<SnapshotItem> {
+    let mut out: Vec<SnapshotItem> = Vec::with_capacity(items.len());
+    let mut index: HashMap<(Box<str>, Box<str>), usize> = HashMap::with_capacity(items.len());
+    for item in items {
+        let key = (item.row.namespace.clone(), item.row.uid.clone());
+        if let Some(&at) = index.get(&key) {
+            out[at].row = item.row;
+            out[at].kind = item.kind;
+        } else {
+            index.insert(key, out.len());
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// The rows one cluster target contributes, per workload namespace.
+#[derive(Clone, Debug, Default)]
+pub struct Registration {
+    /// Name of the target.
+    pub target: String,
+    /// Rows per workload namespace.
+    pub namespaces: BTreeMap<String, Vec<SnapshotItem>>,
+}
+
+/// One namespace's share of a cluster inventory (its `status.namespaceShards[]` entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Workload namespace.
+    pub namespace: String,
+    /// Rows after dedupe.
+    pub item_count: usize,
+    /// Targets that contributed rows.
+    pub target_count: usize,
+    /// Items fingerprint of the shard.
+    pub checksum: String,
+}
+
+/// A cluster inventory's composed state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollup {
+    /// Shards in ascending namespace order (namespaces with rows only).
+    pub shards: Vec<Shard>,
+    /// The rollup snapshot (after dedupe).
+    pub snapshot: Snapshot,
+}
+
+impl Rollup {
+    /// The cluster composite digest (§3.4) every binding of the inventory debounces on.
+    pub fn composite(&self) -> String {
+        cluster_composite(
+            self.shards
+                .iter()
+                .map(|s| (s.namespace.as_str(), s.checksum.as_str())),
+        )
+    }
+}
+
+/// SHA-256 of `<namespace>:<fingerprint>\n` for every shard, in the order given (ascending
+/// namespace); `sha256("")` for none.
+pub fn cluster_composite<'a>(shards: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut input = String::new();
+    for (namespace, checksum) in shards {
+        input.push_str(namespace);
+        input.push(':');
+        input.push_str(checksum);
+        input.push('\n');
+    }
+    sha256_hex(input.as_bytes())
+}
+
+/// Rolls up registrations (§4.2 steps 5–7). Targets are processed in ascending name order and
+/// namespaces in ascending order whatever order they are given in, so the dedupe winner is
+/// deterministic (DECISIONS Q5). With a non-empty `selected` set, namespaces outside it are left
+/// out.
+pub fn rollup(
+    registrations: &[Registration],
+    selected: &BTreeSet<String>,
+    dedupe: Dedupe,
+) -> Rollup {
+    let mut ordered: Vec<&Registration> = registrations.iter().collect();
+    ordered.sort_by(|a, b| a.target.cmp(&b.target));
+    let mut shards: BTreeMap<&str, (Vec<SnapshotItem>, BTreeSet<&str>)> = BTreeMap::new();
+    for registration in ordered {
+        for (namespace, rows) in &registration.namespaces {
+            if rows.is_empty() || (!selected.is_empty() && !selected.contains(namespace)) {
+                continue;
+            }
+            let shard = shards.entry(namespace.as_str()).or_default();
+            shard.0.extend(rows.iter().cloned());
+            shard.1.insert(registration.target.as_str());
+        }
+    }
+    let mut composed = Vec::new();
+    let mut summaries = Vec::with_capacity(shards.len());
+    for (namespace, (rows, targets)) in shards {
+        let rows = match dedupe {
+            Dedupe::KeepAll => rows,
+            Dedupe::ByResourceUid => dedupe_by_resource_uid(rows),
+        };
+        let shard = Snapshot::new(rows.clone());
+        summaries.push(Shard {
+            namespace: namespace.to_owned(),
+            item_count: shard.len(),
+            target_count: targets.len(),
+            checksum: shard.fingerprint(),
+        });
+        composed.extend(rows);
+    }
+    let composed = match dedupe {
+        Dedupe::KeepAll => composed,
+        Dedupe::ByResourceUid => dedupe_by_resource_uid(composed),
+    };
+    Rollup {
+        shards: summaries,
+        snapshot: Snapshot::new(composed),
+    }
+}

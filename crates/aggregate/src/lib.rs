@@ -1,0 +1,29 @@
+//! `kollect-aggregate`: from target rows to inventory snapshots, and from snapshots to what is
+//! exported.
+//!
+//! * [`Snapshot`]: rows in canonical order (pipeline spec §3.6), their fingerprint (§3.4) and the
+//!   export envelope (§5.1–§5.3), byte-compatible with the Go original (Appendix B).
+//! * [`Snapshot::partition`]: envelopes below a sink's byte cap, with deterministic part
+//!   boundaries (DECISIONS Q6); a row that cannot fit fails the export with
+//!   [`PayloadTooLarge`] instead of being dropped (Q1).
+//! * [`ChangeSet`]: rows added, updated and removed since an older snapshot, for sinks that write
+//!   incrementally.
+//! * [`rollup`]: cluster inventories — shards per namespace, dedupe by resource uid with a
+//!   deterministic winner (Q5), the cluster composite digest.
+//!
+//! The crate depends on `kollect-api` only and does no I/O, so other tools can embed it.
+
+mod change;
+mod compose;
+mod snapshot;
+
+pub use crate::{
+    change::ChangeSet,
+    compose::{
+        Dedupe, Registration, Rollup, Shard, cluster_composite, dedupe_by_resource_uid, rollup,
+    },
+    snapshot::{
+        EnvelopeMeta, Kind, Part, Parts, PayloadTooLarge, SCHEMA_VERSION, Snapshot, SnapshotItem,
+        format_exported_at, part_path, parts_digest, sha256_hex,
+    },
+};

@@ -1,0 +1,552 @@
+//! Pipeline spec §8.11–§8.13 cases of this crate and the Appendix B vectors, byte for byte.
+#![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
+
+use chrono::{DateTime, Utc};
+use kollect_aggregate::{
+    ChangeSet, Dedupe, EnvelopeMeta, Kind, Registration, Snapshot, SnapshotItem, cluster_composite,
+    part_path, parts_digest, rollup, sha256_hex,
+};
+use kollect_api::row::{Attributes, Row};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn meta(generation: i64, exported_at: &str, cluster: &str) -> EnvelopeMeta {
+    EnvelopeMeta {
+        generation,
+        exported_at: at(exported_at),
+        cluster: cluster.into(),
+    }
+}
+
+fn item(
+    target: (&str, &str),
+    kind: (&str, &str, &str),
+    object: (&str, &str, &str),
+    attributes: &Value,
+) -> SnapshotItem {
+    SnapshotItem {
+        target_namespace: target.0.into(),
+        target_name: target.1.into(),
+        kind: Kind::new(kind.0, kind.1, kind.2),
+        row: Arc::new(Row {
+            namespace: object.0.into(),
+            name: object.1.into(),
+            uid: object.2.into(),
+            resource_version: "1".into(),
+            attributes: Attributes::from_map(attributes.as_object().unwrap()),
+        }),
+    }
+}
+
+fn golden() -> SnapshotItem {
+    item(
+        ("team-a", "deployments"),
+        ("apps", "v1", "Deployment"),
+        ("team-a", "api", "uid-abc"),
+        &json!({"replicas": 2}),
+    )
+}
+
+#[test]
+fn env_01_b1_golden_envelope_bytes() {
+    let snapshot = Snapshot::new(vec![golden()]);
+    assert_eq!(
+        snapshot.fingerprint(),
+        "2f200886f0143234b5ca316d0afe302370a44c34549027d0d5dfe24a9acd7d62"
+    );
+    assert_eq!(
+        snapshot.envelope(&meta(3, "2026-01-15T12:00:00Z", "prod-west")),
+        r#"{"schemaVersion":"kollect.dev/v1alpha1","checksum":"2f200886f0143234b5ca316d0afe302370a44c34549027d0d5dfe24a9acd7d62","generation":3,"itemCount":1,"exportedAt":"2026-01-15T12:00:00Z","cluster":"prod-west","items":[{"targetNamespace":"team-a","targetName":"deployments","namespace":"team-a","name":"api","group":"apps","version":"v1","kind":"Deployment","uid":"uid-abc","attributes":{"replicas":2}}]}"#
+    );
+    // Operator mode: no cluster member.
+    assert!(
+        !snapshot
+            .envelope(&meta(3, "2026-01-15T12:00:00Z", ""))
+            .contains("cluster")
+    );
+    let parts = snapshot
+        .partition(&meta(3, "2026-01-15T12:00:00Z", ""), 0)
+        .unwrap();
+    assert_eq!(
+        parts.digest(),
+        "53acb1aec38de506dd615a75025b86912be26e17d4016290d7b2344d0760f31f"
+    );
+    assert_eq!(
+        cluster_composite([("team-a", snapshot.fingerprint().as_str())]),
+        "b3facb69f650ae4dd022eb2b411f39fc6674b76cff16f27a0843f34373272fbc"
+    );
+}
+
+fn b2_items() -> Vec<SnapshotItem> {
+    let uid = |n: u8| format!("7f0c1b2a-0000-4000-8000-00000000000{n}");
+    let mut settings = serde_json::Map::new();
+    settings.insert("owner".into(), json!("R&D"));
+    settings.insert(
+        "big".into(),
+        Value::Number(serde_json::Number::from_f64(1e21).unwrap()),
+    );
+    settings.insert(
+        "tiny".into(),
+        Value::Number(serde_json::Number::from_f64(1e-7).unwrap()),
+    );
+    settings.insert(
+        "whole".into(),
+        Value::Number(serde_json::Number::from_f64(4.0).unwrap()),
+    );
+    vec![
+        item(
+            ("team-a", "web"),
+            ("apps", "v1", "Deployment"),
+            ("team-a", "web", &uid(2)),
+            &json!({"image": "nginx:1.27", "labels": {"tier": "<frontend>", "app.kubernetes.io/name": "web"},
+                "replicas": 3, "ratio": 0.25, "ready": true, "missing": null, "images": ["nginx:1.27", "envoy:1.30"]}),
+        ),
+        item(
+            ("team-a", "web"),
+            ("apps", "v1", "Deployment"),
+            ("team-a", "api", &uid(1)),
+            &json!({}),
+        ),
+        item(
+            ("team-a", "cms"),
+            ("", "v1", "ConfigMap"),
+            ("team-a", "settings", &uid(3)),
+            &Value::Object(settings),
+        ),
+    ]
+}
+
+#[test]
+fn b2_ordering_escaping_floats_and_omitted_group() {
+    let snapshot = Snapshot::new(b2_items());
+    assert_eq!(
+        snapshot.fingerprint(),
+        "626ffaa205196f97e7456dc4e44945108e5466ff1ac56ea89d348d4353f72387"
+    );
+    let envelope = snapshot.envelope(&meta(12, "2026-03-02T09:30:00.1234Z", ""));
+    assert!(envelope.starts_with(r#"{"schemaVersion":"kollect.dev/v1alpha1","checksum":"626ffaa205196f97e7456dc4e44945108e5466ff1ac56ea89d348d4353f72387","generation":12,"itemCount":3,"exportedAt":"2026-03-02T09:30:00.1234Z","items":[{"targetNamespace":"team-a","targetName":"cms","#));
+    assert!(envelope.ends_with(&format!("{}}}", snapshot.items_json())));
+}
+
+fn b3_items() -> Vec<SnapshotItem> {
+    (0..3)
+        .map(|i| {
+            item(
+                ("default", "nginx-deployments"),
+                ("", "v1", "Deployment"),
+                ("default", &format!("nginx-{i}"), &format!("uid-{i}")),
+                &json!({"payload": "x".repeat(220)}),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn b3_multipart_vector_and_part_08_ceiling() {
+    let snapshot = Snapshot::new(b3_items());
+    let meta = meta(7, "2026-01-15T12:00:00Z", "");
+    assert_eq!(snapshot.envelope(&meta).len(), 1390);
+    let parts = snapshot.partition(&meta, 900).unwrap();
+    let checksums: Vec<&str> = parts.parts.iter().map(|p| p.checksum.as_str()).collect();
+    assert_eq!(
+        checksums,
+        [
+            "81568eb263db48ed28bc35630c316fae097baf7d4757b648625cca2cb136bb16",
+            "093f6c92dd11f574be08e9b0dbac71f0402faaea7d946670e22660af3971701e",
+            "2c30344f05e9f3bb33ce36cbb67adb6e1c3831343ca6f391bfa5d39c4e842ab3",
+        ]
+    );
+    assert_eq!(
+        parts.digest(),
+        "8d969dfea4866b5b894bcd35ffbd376860b65cb4014e22f77da8d9818277cb14"
+    );
+    for part in &parts.parts {
+        assert_eq!(part.envelope.len(), 620);
+        assert!(part.envelope.len() <= 900);
+    }
+    assert!(parts.parts[0].envelope.starts_with(r#"{"schemaVersion":"kollect.dev/v1alpha1","checksum":"81568eb263db48ed28bc35630c316fae097baf7d4757b648625cca2cb136bb16","generation":7,"partIndex":1,"partTotal":3,"itemCount":1,"exportedAt":"2026-01-15T12:00:00Z","items":[{"targetNamespace":"default","#));
+    let paths: Vec<String> = parts
+        .parts
+        .iter()
+        .map(|p| part_path("inventory/default/team-inventory.json", p.index, p.total))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "inventory/default/team-inventory.part-0001-of-0003.json",
+            "inventory/default/team-inventory.part-0002-of-0003.json",
+            "inventory/default/team-inventory.part-0003-of-0003.json",
+        ]
+    );
+}
+
+#[test]
+fn b4_fixed_digests() {
+    let empty = Snapshot::default();
+    assert_eq!(
+        empty.fingerprint(),
+        "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
+    );
+    let parts = empty
+        .partition(&meta(0, "2026-01-15T12:00:00Z", ""), 64)
+        .unwrap();
+    assert_eq!(
+        parts.digest(),
+        "15fdd87526b71675244c858c912952e26a41888acbbe29ac2814472acce55851"
+    );
+    assert_eq!(
+        cluster_composite([]),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert_eq!(
+        parts_digest(["4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"]),
+        parts.digest()
+    );
+}
+
+#[test]
+fn env_03_04_fingerprint_is_stable_and_order_free() {
+    let items = b2_items();
+    let reversed: Vec<SnapshotItem> = items.iter().rev().cloned().collect();
+    let a = Snapshot::new(items);
+    assert_eq!(a.fingerprint(), a.fingerprint());
+    assert_eq!(a.fingerprint(), Snapshot::new(reversed).fingerprint());
+    assert_eq!(a.fingerprint().len(), 64);
+}
+
+#[test]
+fn env_06_07_part_markers_and_empty_envelopes() {
+    let snapshot = Snapshot::new(b3_items());
+    let single = snapshot.envelope(&meta(7, "2026-01-15T12:00:00Z", ""));
+    assert!(!single.contains("partIndex") && !single.contains("partTotal"));
+    let empty = Snapshot::default().envelope(&meta(0, "2026-01-15T12:00:00Z", ""));
+    assert_eq!(
+        empty,
+        r#"{"schemaVersion":"kollect.dev/v1alpha1","checksum":"4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945","itemCount":0,"exportedAt":"2026-01-15T12:00:00Z","items":[]}"#
+    );
+}
+
+#[test]
+fn part_01_to_06_partitioning() {
+    let m = meta(5, "2026-01-15T12:00:00Z", "");
+    // PART-01: no items, max 64 → one part.
+    let parts = Snapshot::default().partition(&m, 64).unwrap();
+    assert_eq!(
+        (
+            parts.parts.len(),
+            parts.parts[0].index,
+            parts.parts[0].total,
+            parts.parts[0].item_count
+        ),
+        (1, 1, 1, 0)
+    );
+    // PART-02: one item, max = its envelope length → one part.
+    let one = Snapshot::new(vec![golden()]);
+    let full = one.envelope(&m).len();
+    assert_eq!(one.partition(&m, full).unwrap().parts.len(), 1);
+    // PART-05: max 0 → single marker-less part.
+    let parts = one.partition(&m, 0).unwrap();
+    assert!(!parts.parts[0].envelope.contains("partIndex"));
+    // PART-03/04: three items of 280/400-character payloads, max = half the full envelope.
+    for size in [280, 400] {
+        let items: Vec<SnapshotItem> = (0..3)
+            .map(|i| {
+                item(
+                    ("ns", "t"),
+                    ("", "v1", "ConfigMap"),
+                    ("ns", &format!("c{i}"), &format!("u{i}")),
+                    &json!({"p": "y".repeat(size)}),
+                )
+            })
+            .collect();
+        let snapshot = Snapshot::new(items);
+        let max = (snapshot.envelope(&m).len() / 2).max(256);
+        let parts = snapshot.partition(&m, max).unwrap();
+        assert!(parts.parts.len() >= 2);
+        for (i, part) in parts.parts.iter().enumerate() {
+            assert!(
+                part.envelope.len() <= max,
+                "part {} is {} > {max}",
+                i + 1,
+                part.envelope.len()
+            );
+            assert_eq!((part.index, part.total), (i + 1, parts.parts.len()));
+            assert!(part.envelope.contains(&format!(
+                "\"partIndex\":{},\"partTotal\":{}",
+                i + 1,
+                parts.parts.len()
+            )));
+            assert!(part.envelope.contains("\"generation\":5"));
+        }
+        assert_eq!(parts.parts.iter().map(|p| p.item_count).sum::<usize>(), 3);
+        assert_eq!(parts.digest().len(), 64);
+    }
+    // PART-06: same items at generation 5 and 4: same boundaries, different generation bytes.
+    let snapshot = Snapshot::new(b3_items());
+    let five = snapshot
+        .partition(&meta(5, "2026-01-15T12:00:00Z", ""), 900)
+        .unwrap();
+    let four = snapshot
+        .partition(&meta(4, "2026-01-15T12:00:00Z", ""), 900)
+        .unwrap();
+    assert_eq!(five.parts.len(), four.parts.len());
+    assert_ne!(five.parts[0].envelope, four.parts[0].envelope);
+}
+
+#[test]
+fn part_boundaries_do_not_depend_on_the_timestamp_length() {
+    // DECISIONS Q6: the Go original measured with the real `exportedAt`; we never do.
+    let snapshot = Snapshot::new(b3_items());
+    let short = snapshot
+        .partition(&meta(7, "2026-01-15T12:00:00Z", ""), 1040)
+        .unwrap();
+    let long = snapshot
+        .partition(&meta(7, "2026-01-15T12:00:00.123456789Z", ""), 1040)
+        .unwrap();
+    let counts = |parts: &kollect_aggregate::Parts| {
+        parts.parts.iter().map(|p| p.item_count).collect::<Vec<_>>()
+    };
+    assert_eq!(counts(&short), counts(&long));
+    assert_eq!(short.digest(), long.digest());
+}
+
+#[test]
+fn a_row_larger_than_the_cap_fails_the_export() {
+    let snapshot = Snapshot::new(vec![
+        golden(),
+        item(
+            ("team-a", "deployments"),
+            ("apps", "v1", "Deployment"),
+            ("team-a", "huge", "uid-huge"),
+            &json!({"blob": "z".repeat(5000)}),
+        ),
+    ]);
+    let error = snapshot
+        .partition(&meta(1, "2026-01-15T12:00:00Z", ""), 2000)
+        .unwrap_err();
+    assert_eq!(
+        (error.name.as_str(), error.uid.as_str(), error.max_bytes),
+        ("huge", "uid-huge", 2000)
+    );
+    assert!(error.needed > 5000);
+    assert!(
+        error
+            .to_string()
+            .starts_with("single item export envelope exceeds maxExportBytes (2000)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn agg_01_content_hash() {
+    let a = sha256_hex(br#"{"items":1}"#);
+    assert_eq!(a, sha256_hex(br#"{"items":1}"#));
+    assert_ne!(a, sha256_hex(br#"{"items":2}"#));
+    assert!(
+        a.len() == 64
+            && a.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    );
+}
+
+fn deployment(target: &str, namespace: &str, uid: &str, replicas: i64) -> SnapshotItem {
+    item(
+        (namespace, target),
+        ("apps", "v1", "Deployment"),
+        (namespace, "api", uid),
+        &json!({"replicas": replicas}),
+    )
+}
+
+#[test]
+fn agg_02_03_05_06_dedupe_by_resource_uid() {
+    let registrations = vec![
+        // Given out of order on purpose: the rollup sorts targets by name.
+        Registration {
+            target: "deployments-alt".into(),
+            namespaces: BTreeMap::from([(
+                "team-a".to_owned(),
+                vec![deployment("deployments-alt", "team-a", "u1", 3)],
+            )]),
+        },
+        Registration {
+            target: "deployments".into(),
+            namespaces: BTreeMap::from([(
+                "team-a".to_owned(),
+                vec![deployment("deployments", "team-a", "u1", 1)],
+            )]),
+        },
+    ];
+    let keep = rollup(&registrations, &BTreeSet::new(), Dedupe::KeepAll);
+    assert_eq!(keep.snapshot.len(), 2);
+    let one = rollup(&registrations, &BTreeSet::new(), Dedupe::ByResourceUid);
+    assert_eq!(one.snapshot.len(), 1);
+    let survivor = &one.snapshot.items()[0];
+    assert_eq!(
+        survivor.row.attributes.as_json(),
+        r#"{"replicas":3}"#,
+        "the greatest target name's content wins"
+    );
+    assert_eq!(
+        &*survivor.target_name, "deployments",
+        "the survivor keeps the first target"
+    );
+    assert_eq!(one.shards[0].item_count, 1);
+    // AGG-03: absent and keepAll mean no dedupe.
+    let parse = |v: Value| {
+        serde_json::from_value::<Option<Dedupe>>(v)
+            .unwrap()
+            .unwrap_or_default()
+    };
+    assert_eq!(parse(Value::Null), Dedupe::KeepAll);
+    assert_eq!(parse(json!("keepAll")), Dedupe::KeepAll);
+    assert_eq!(parse(json!("byResourceUID")), Dedupe::ByResourceUid);
+}
+
+#[test]
+fn agg_07_compose_shards() {
+    let registrations = vec![
+        Registration {
+            target: "target-a".into(),
+            namespaces: BTreeMap::from([
+                (
+                    "team-a".to_owned(),
+                    vec![deployment("target-a", "team-a", "a1", 1)],
+                ),
+                (
+                    "team-b".to_owned(),
+                    vec![deployment("target-a", "team-b", "b1", 1)],
+                ),
+                ("team-c".to_owned(), Vec::new()),
+            ]),
+        },
+        Registration {
+            target: "target-b".into(),
+            namespaces: BTreeMap::from([(
+                "team-a".to_owned(),
+                vec![deployment("target-b", "team-a", "a2", 1)],
+            )]),
+        },
+    ];
+    let rolled = rollup(&registrations, &BTreeSet::new(), Dedupe::KeepAll);
+    assert_eq!(rolled.snapshot.len(), 3);
+    let shards: Vec<(&str, usize, usize)> = rolled
+        .shards
+        .iter()
+        .map(|s| (s.namespace.as_str(), s.item_count, s.target_count))
+        .collect();
+    assert_eq!(
+        shards,
+        [("team-a", 2, 2), ("team-b", 1, 1)],
+        "empty registrations make no shard"
+    );
+    let expected = cluster_composite(
+        rolled
+            .shards
+            .iter()
+            .map(|s| (s.namespace.as_str(), s.checksum.as_str())),
+    );
+    assert_eq!(rolled.composite(), expected);
+    // A selected-namespace set leaves the others out.
+    let only_b = rollup(
+        &registrations,
+        &BTreeSet::from(["team-b".to_owned()]),
+        Dedupe::KeepAll,
+    );
+    assert_eq!(only_b.snapshot.len(), 1);
+}
+
+#[test]
+fn change_sets_name_added_updated_and_removed_rows() {
+    let old = Snapshot::new(vec![
+        deployment("t", "ns", "keep", 1),
+        deployment("t", "ns", "change", 1),
+        deployment("t", "ns", "gone", 1),
+    ]);
+    let mut bumped = deployment("t", "ns", "keep", 1);
+    Arc::make_mut(&mut bumped.row).resource_version = "99".into();
+    let new = Snapshot::new(vec![
+        bumped,
+        deployment("t", "ns", "change", 2),
+        deployment("t", "ns", "new", 1),
+    ]);
+    let changes = ChangeSet::between(&old, &new);
+    let uids = |items: &[SnapshotItem]| {
+        items
+            .iter()
+            .map(|i| i.row.uid.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(uids(&changes.added), ["new"]);
+    assert_eq!(uids(&changes.updated), ["change"]);
+    assert_eq!(uids(&changes.removed), ["gone"]);
+    assert_eq!(changes.len(), 3);
+    assert!(ChangeSet::between(&new, &new).is_empty());
+}
+
+fn arbitrary_items() -> impl Strategy<Value = Vec<SnapshotItem>> {
+    let one = (0..3u8, 0..3u8, 0..6u8, 0..4i64).prop_map(|(target, namespace, object, value)| {
+        item(
+            (&format!("ns{namespace}"), &format!("t{target}")),
+            ("apps", "v1", "Deployment"),
+            (
+                &format!("ns{namespace}"),
+                &format!("o{object}"),
+                &format!("uid-{namespace}-{object}"),
+            ),
+            &json!({"v": value, "s": "a<b>&\u{2028}"}),
+        )
+    });
+    proptest::collection::vec(one, 0..24).prop_map(|mut items| {
+        // One row per (target, uid), as the store holds them.
+        items.sort_by(|a, b| a.key().cmp(&b.key()));
+        items.dedup_by(|a, b| a.key() == b.key());
+        items
+    })
+}
+
+proptest! {
+    /// Digests, envelopes, parts and rollups do not depend on the order rows arrive in.
+    #[test]
+    fn digests_are_deterministic_whatever_the_event_order(items in arbitrary_items(), seed in any::<u64>()) {
+        let mut shuffled = items.clone();
+        let len = shuffled.len();
+        let mut state = seed | 1;
+        for i in (1..len).rev() {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+            let j = usize::try_from(state % (i as u64 + 1)).unwrap();
+            shuffled.swap(i, j);
+        }
+        let a = Snapshot::new(items.clone());
+        let b = Snapshot::new(shuffled.clone());
+        let m = meta(2, "2026-01-15T12:00:00Z", "");
+        prop_assert_eq!(a.fingerprint(), b.fingerprint());
+        prop_assert_eq!(a.envelope(&m), b.envelope(&m));
+        prop_assert_eq!(a.partition(&m, 700).map(|p| p.digest()), b.partition(&m, 700).map(|p| p.digest()));
+        let registrations = |items: &[SnapshotItem]| {
+            let mut by_target: BTreeMap<String, Registration> = BTreeMap::new();
+            for item in items {
+                let registration = by_target.entry(item.target_name.to_string()).or_insert_with(|| Registration { target: item.target_name.to_string(), ..Registration::default() });
+                registration.namespaces.entry(item.target_namespace.to_string()).or_default().push(item.clone());
+            }
+            by_target.into_values().rev().collect::<Vec<_>>()
+        };
+        for dedupe in [Dedupe::KeepAll, Dedupe::ByResourceUid] {
+            let x = rollup(&registrations(&items), &BTreeSet::new(), dedupe);
+            let y = rollup(&registrations(&shuffled), &BTreeSet::new(), dedupe);
+            prop_assert_eq!(x.composite(), y.composite());
+            prop_assert_eq!(x.snapshot.fingerprint(), y.snapshot.fingerprint());
+        }
+    }
+}
