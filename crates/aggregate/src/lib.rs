@@ -8,6 +8,8 @@
 //!   [`PayloadTooLarge`] instead of being dropped (Q1).
 //! * [`ChangeSet`]: rows added, updated and removed since an older snapshot, for sinks that write
 //!   incrementally.
+//! * [`schedule::Schedule`]: when to export to one sink — sync gate, debounce window with a
+//!   maximum delay, interval and scope floor, requests, and never re-sending an unchanged payload.
 //! * [`rollup`]: cluster inventories — shards per namespace, dedupe by resource uid with a
 //!   deterministic winner (Q5), the cluster composite digest.
 //!
@@ -15,6 +17,7 @@
 
 mod change;
 mod compose;
+pub mod schedule;
 mod snapshot;
 
 pub use crate::{

@@ -1,0 +1,358 @@
+//! When to export an inventory to one sink: the per-(inventory, sink) export schedule.
+//!
+//! Store updates are immediate; exports are not. For each binding the schedule decides, from the
+//! clock it is given (no timers here — the caller sleeps until [`Decision::Wait`]'s instant):
+//!
+//! 1. **Gate** (DECISIONS Q7): nothing is exported until every contributing watch has synced once.
+//! 2. **Unchanged** (beyond the Go original, DECISIONS "Beyond Go"): a payload whose digest and
+//!    inventory generation equal the last successful export to this sink is never re-sent —
+//!    unless explicitly requested.
+//! 3. **Request** (`kollect.dev/requestedAt`, DECISIONS API 13): a new request exports at once,
+//!    bypassing the debounce window and the binding's interval, but not the scope floor.
+//! 4. **Debounce**: after a change, wait for `quiet` without further changes (trailing window),
+//!    but never longer than `max_delay` after the first unexported change.
+//! 5. **Spacing**: at most one export per effective interval (§6.3 formula; the scope floor is a
+//!    lower bound on it).
+
+use std::time::{Duration, Instant};
+
+/// The interval used when nothing sets one (the CRD default).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The effective export interval of a binding (pipeline spec §6.3): the binding's own
+/// `exportMinInterval`, else the sink's, else the inventory's, else 30 s; raised to the scope's
+/// `minExportInterval` floor when it is lower (an explicit 0 is honoured unless a floor is set).
+pub fn effective_interval(
+    binding: Option<Duration>,
+    sink: Option<Duration>,
+    inventory: Option<Duration>,
+    floor: Duration,
+) -> Duration {
+    let chosen = binding.or(sink).or(inventory).unwrap_or(DEFAULT_INTERVAL);
+    if !floor.is_zero() && (chosen.is_zero() || chosen < floor) {
+        floor
+    } else {
+        chosen
+    }
+}
+
+/// The timing knobs of one binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Trailing debounce window: export once changes have stopped for this long.
+    pub quiet: Duration,
+    /// Longest an unexported change waits, however busy the store is.
+    pub max_delay: Duration,
+    /// Least time between two exports to this sink ([`effective_interval`]).
+    pub interval: Duration,
+    /// The scope's floor, which even a request respects.
+    pub floor: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            // 200 ms coalesces a `kubectl apply` of a folder; 5 s bounds the wait under churn.
+            quiet: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            interval: DEFAULT_INTERVAL,
+            floor: Duration::ZERO,
+        }
+    }
+}
+
+/// Why an export does not happen now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// A contributing watch has not synced yet.
+    NotSynced,
+    /// Changes are still arriving (debounce window).
+    Debounce,
+    /// The last export was less than an interval ago.
+    Interval,
+    /// The scope's floor (a request waits for it too).
+    Floor,
+}
+
+/// What to do now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Export the current payload.
+    Export,
+    /// The payload equals the last successful export: nothing to send.
+    Unchanged,
+    /// Not now; decide again at the instant given (`None`: when something changes).
+    Wait(Waiting, Option<Instant>),
+}
+
+/// The last successful export to a sink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exported {
+    /// When.
+    pub at: Instant,
+    /// Digest of what was sent (parts digest, items fingerprint or cluster composite).
+    pub digest: String,
+    /// Inventory generation it was sent for.
+    pub generation: i64,
+}
+
+/// The export schedule of one (inventory, sink) binding.
+#[derive(Clone, Debug, Default)]
+pub struct Schedule {
+    last: Option<Exported>,
+    /// First change not exported yet.
+    pending_since: Option<Instant>,
+    /// Latest change.
+    last_change: Option<Instant>,
+    /// An export was requested and not done yet.
+    requested: bool,
+}
+
+impl Schedule {
+    /// A schedule that knows the last export (recovered after a restart from the sink or the
+    /// inventory status), so an unchanged inventory is not re-exported.
+    pub fn recovered(last: Exported) -> Self {
+        Self {
+            last: Some(last),
+            ..Self::default()
+        }
+    }
+
+    /// The store changed rows of this inventory (or its spec changed).
+    pub fn changed(&mut self, now: Instant) {
+        self.pending_since.get_or_insert(now);
+        self.last_change = Some(now);
+    }
+
+    /// `kollect.dev/requestedAt` changed: export at once.
+    pub fn request(&mut self) {
+        self.requested = true;
+    }
+
+    /// The last successful export.
+    pub fn last(&self) -> Option<&Exported> {
+        self.last.as_ref()
+    }
+
+    /// What to do at `now` with the current payload's `digest` and the inventory `generation`;
+    /// `synced` tells whether every contributing watch has synced once.
+    pub fn decide(
+        &self,
+        now: Instant,
+        timing: &Timing,
+        synced: bool,
+        digest: &str,
+        generation: i64,
+    ) -> Decision {
+        if !synced {
+            return Decision::Wait(Waiting::NotSynced, None);
+        }
+        let unchanged = self
+            .last
+            .as_ref()
+            .is_some_and(|last| last.digest == digest && last.generation == generation);
+        if unchanged && !self.requested {
+            return Decision::Unchanged;
+        }
+        let since_last = |spacing: Duration| {
+            self.last
+                .as_ref()
+                .map(|last| last.at + spacing)
+                .filter(|due| *due > now)
+        };
+        if let Some(due) = since_last(timing.floor) {
+            return Decision::Wait(Waiting::Floor, Some(due));
+        }
+        if self.requested {
+            return Decision::Export;
+        }
+        if let (Some(first), Some(latest)) = (self.pending_since, self.last_change) {
+            let due = (latest + timing.quiet).min(first + timing.max_delay);
+            if due > now {
+                return Decision::Wait(Waiting::Debounce, Some(due));
+            }
+        }
+        if let Some(due) = since_last(timing.interval) {
+            return Decision::Wait(Waiting::Interval, Some(due));
+        }
+        Decision::Export
+    }
+
+    /// Records a successful export: pending changes and requests are settled.
+    pub fn exported(&mut self, now: Instant, digest: &str, generation: i64) {
+        self.last = Some(Exported {
+            at: now,
+            digest: digest.to_owned(),
+            generation,
+        });
+        self.pending_since = None;
+        self.last_change = None;
+        self.requested = false;
+    }
+
+    /// Records a decision that nothing needed sending: pending changes are settled (they added
+    /// up to the payload already exported).
+    pub fn settled(&mut self) {
+        self.pending_since = None;
+        self.last_change = None;
+        self.requested = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn timing() -> Timing {
+        Timing {
+            quiet: Duration::from_millis(200),
+            max_delay: 5 * S,
+            interval: 30 * S,
+            floor: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn effective_interval_follows_the_precedence_and_the_floor() {
+        assert_eq!(effective_interval(None, None, None, Duration::ZERO), 30 * S);
+        assert_eq!(
+            effective_interval(None, None, Some(5 * S), Duration::ZERO),
+            5 * S
+        );
+        assert_eq!(
+            effective_interval(Some(60 * S), Some(10 * S), Some(5 * S), Duration::ZERO),
+            60 * S
+        );
+        assert_eq!(
+            effective_interval(None, Some(10 * S), Some(5 * S), Duration::ZERO),
+            10 * S
+        );
+        assert_eq!(
+            effective_interval(None, None, Some(Duration::ZERO), Duration::ZERO),
+            Duration::ZERO,
+            "an explicit 0 is honoured"
+        );
+        assert_eq!(
+            effective_interval(None, None, Some(Duration::ZERO), 20 * S),
+            20 * S
+        );
+        assert_eq!(effective_interval(Some(10 * S), None, None, 20 * S), 20 * S);
+        assert_eq!(effective_interval(Some(60 * S), None, None, 20 * S), 60 * S);
+    }
+
+    #[test]
+    fn nothing_is_exported_before_the_watches_synced() {
+        let mut schedule = Schedule::default();
+        let now = Instant::now();
+        schedule.changed(now);
+        assert_eq!(
+            schedule.decide(now + 10 * S, &timing(), false, "d1", 1),
+            Decision::Wait(Waiting::NotSynced, None)
+        );
+        assert_eq!(
+            schedule.decide(now + 10 * S, &timing(), true, "d1", 1),
+            Decision::Export
+        );
+    }
+
+    #[test]
+    fn changes_wait_for_quiet_but_not_longer_than_max_delay() {
+        let mut schedule = Schedule::default();
+        let t0 = Instant::now();
+        schedule.changed(t0);
+        let quiet = t0 + Duration::from_millis(200);
+        assert_eq!(
+            schedule.decide(t0, &timing(), true, "d1", 1),
+            Decision::Wait(Waiting::Debounce, Some(quiet))
+        );
+        assert_eq!(
+            schedule.decide(quiet, &timing(), true, "d1", 1),
+            Decision::Export
+        );
+        // A change every 100 ms keeps the window open until max_delay.
+        let mut t = t0;
+        while t < t0 + 6 * S {
+            schedule.changed(t);
+            t += Duration::from_millis(100);
+        }
+        assert_eq!(
+            schedule.decide(t0 + 5 * S, &timing(), true, "d1", 1),
+            Decision::Export
+        );
+    }
+
+    #[test]
+    fn an_unchanged_payload_is_never_resent_but_a_new_generation_is() {
+        let mut schedule = Schedule::default();
+        let t0 = Instant::now();
+        schedule.exported(t0, "d1", 1);
+        assert_eq!(
+            schedule.decide(t0 + 3600 * S, &timing(), true, "d1", 1),
+            Decision::Unchanged
+        );
+        assert_eq!(
+            schedule.decide(t0 + 3600 * S, &timing(), true, "d1", 2),
+            Decision::Export
+        );
+        // After a restart the recovered state keeps it that way.
+        let recovered = Schedule::recovered(schedule.last().unwrap().clone());
+        assert_eq!(
+            recovered.decide(t0 + 3600 * S, &timing(), true, "d1", 1),
+            Decision::Unchanged
+        );
+    }
+
+    #[test]
+    fn changed_payloads_respect_the_interval() {
+        let mut schedule = Schedule::default();
+        let t0 = Instant::now();
+        schedule.exported(t0, "d1", 1);
+        schedule.changed(t0 + S);
+        assert_eq!(
+            schedule.decide(t0 + 2 * S, &timing(), true, "d2", 1),
+            Decision::Wait(Waiting::Interval, Some(t0 + 30 * S))
+        );
+        assert_eq!(
+            schedule.decide(t0 + 30 * S, &timing(), true, "d2", 1),
+            Decision::Export
+        );
+        let zero = Timing {
+            interval: Duration::ZERO,
+            ..timing()
+        };
+        assert_eq!(
+            schedule.decide(t0 + 2 * S, &zero, true, "d2", 1),
+            Decision::Export,
+            "interval 0: changes go out after the quiet window"
+        );
+    }
+
+    #[test]
+    fn a_request_bypasses_debounce_and_interval_but_not_the_floor() {
+        let mut schedule = Schedule::default();
+        let t0 = Instant::now();
+        schedule.exported(t0, "d1", 1);
+        schedule.request();
+        assert_eq!(
+            schedule.decide(t0 + S, &timing(), true, "d1", 1),
+            Decision::Export,
+            "even unchanged"
+        );
+        let floored = Timing {
+            floor: 10 * S,
+            ..timing()
+        };
+        assert_eq!(
+            schedule.decide(t0 + S, &floored, true, "d1", 1),
+            Decision::Wait(Waiting::Floor, Some(t0 + 10 * S))
+        );
+        schedule.exported(t0 + 10 * S, "d1", 1);
+        assert_eq!(
+            schedule.decide(t0 + 11 * S, &timing(), true, "d1", 1),
+            Decision::Unchanged,
+            "the request was used up"
+        );
+    }
+}
