@@ -3,7 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::snapshot::{Snapshot, SnapshotItem};
+use kollect_api::row::TargetRow;
+
+use crate::snapshot::Snapshot;
 
 /// Rows added, updated and removed since an older snapshot, each in canonical order.
 ///
@@ -14,17 +16,17 @@ use crate::snapshot::{Snapshot, SnapshotItem};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangeSet {
     /// Rows only in the newer snapshot.
-    pub added: Vec<SnapshotItem>,
+    pub added: Vec<TargetRow>,
     /// Rows in both whose exported content differs (the newer version).
-    pub updated: Vec<SnapshotItem>,
+    pub updated: Vec<TargetRow>,
     /// Rows only in the older snapshot (their last version).
-    pub removed: Vec<SnapshotItem>,
+    pub removed: Vec<TargetRow>,
 }
 
 impl ChangeSet {
     /// The changes that turn `old` into `new`.
     pub fn between(old: &Snapshot, new: &Snapshot) -> Self {
-        let before: HashMap<(&str, &str, &str), &SnapshotItem> =
+        let before: HashMap<(&str, &str, &str), &TargetRow> =
             old.items().iter().map(|item| (item.key(), item)).collect();
         let mut seen = HashSet::with_capacity(new.len());
         let mut changes = Self::default();
@@ -59,7 +61,7 @@ impl ChangeSet {
 }
 
 /// Whether two versions of a row export identically.
-fn same_export(a: &SnapshotItem, b: &SnapshotItem) -> bool {
+fn same_export(a: &TargetRow, b: &TargetRow) -> bool {
     a.kind == b.kind
         && a.row.namespace == b.row.namespace
         && a.row.name == b.row.name

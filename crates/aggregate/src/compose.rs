@@ -9,7 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::snapshot::{Snapshot, SnapshotItem, sha256_hex};
+use kollect_api::row::TargetRow;
+
+use crate::snapshot::{Snapshot, sha256_hex};
 
 /// How a cluster inventory treats one object collected by several targets (`spec.dedupe`;
 /// absent means [`Dedupe::KeepAll`]).
@@ -17,8 +19,8 @@ pub use kollect_api::v1alpha1::Dedupe;
 
 /// Collapses rows of the same object (object namespace, uid): the survivor keeps the position
 /// and target of the first occurrence and takes the row of the last (§3.5).
-pub fn dedupe_by_resource_uid(items: Vec<SnapshotItem>) -> Vec<SnapshotItem> {
-    let mut out: Vec<SnapshotItem> = Vec::with_capacity(items.len());
+pub fn dedupe_by_resource_uid(items: Vec<TargetRow>) -> Vec<TargetRow> {
+    let mut out: Vec<TargetRow> = Vec::with_capacity(items.len());
     let mut index: HashMap<(Box<str>, Box<str>), usize> = HashMap::with_capacity(items.len());
     for item in items {
         let key = (item.row.namespace.clone(), item.row.uid.clone());
@@ -39,7 +41,7 @@ pub struct Registration {
     /// Name of the target.
     pub target: String,
     /// Rows per workload namespace.
-    pub namespaces: BTreeMap<String, Vec<SnapshotItem>>,
+    pub namespaces: BTreeMap<String, Vec<TargetRow>>,
 }
 
 /// One namespace's share of a cluster inventory (its `status.namespaceShards[]` entry).
@@ -99,7 +101,7 @@ pub fn rollup(
 ) -> Rollup {
     let mut ordered: Vec<&Registration> = registrations.iter().collect();
     ordered.sort_by(|a, b| a.target.cmp(&b.target));
-    let mut shards: BTreeMap<&str, (Vec<SnapshotItem>, BTreeSet<&str>)> = BTreeMap::new();
+    let mut shards: BTreeMap<&str, (Vec<TargetRow>, BTreeSet<&str>)> = BTreeMap::new();
     for registration in ordered {
         for (namespace, rows) in &registration.namespaces {
             if rows.is_empty() || (!selected.is_empty() && !selected.contains(namespace)) {

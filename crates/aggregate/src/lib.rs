@@ -20,13 +20,15 @@ mod compose;
 pub mod schedule;
 mod snapshot;
 
+pub use kollect_api::row::{Gvk, TargetRow};
+
 pub use crate::{
     change::ChangeSet,
     compose::{
         Dedupe, Registration, Rollup, Shard, cluster_composite, dedupe_by_resource_uid, rollup,
     },
     snapshot::{
-        EnvelopeMeta, Kind, Part, Parts, PayloadTooLarge, SCHEMA_VERSION, Snapshot, SnapshotItem,
-        format_exported_at, part_path, parts_digest, sha256_hex,
+        EnvelopeMeta, Part, Parts, PayloadTooLarge, SCHEMA_VERSION, Snapshot, format_exported_at,
+        part_path, parts_digest, sha256_hex,
     },
 };

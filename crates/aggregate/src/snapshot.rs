@@ -1,13 +1,10 @@
 //! Inventory snapshots: rows in canonical order, their fingerprint, the export envelope and its
 //! partitioning into parts below a byte cap (pipeline spec §3.4–§3.6, §5.1–§5.5; DECISIONS Q1, Q6).
 
-use std::{fmt::Write as _, sync::Arc};
+use std::fmt::Write as _;
 
 use chrono::{DateTime, Timelike as _, Utc};
-use kollect_api::{
-    canonical,
-    row::{Item, Row},
-};
+use kollect_api::{canonical, row::TargetRow};
 use sha2::{Digest as _, Sha256};
 
 /// The only export schema version.
@@ -23,87 +20,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         })
 }
 
-/// The kind a row was collected as (the profile's `targetGVK`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Kind {
-    /// API group, `""` for the core group.
-    pub group: Arc<str>,
-    /// API version.
-    pub version: Arc<str>,
-    /// Kind.
-    pub kind: Arc<str>,
-}
-
-impl Kind {
-    /// A kind from its parts.
-    pub fn new(group: &str, version: &str, kind: &str) -> Self {
-        Self {
-            group: group.into(),
-            version: version.into(),
-            kind: kind.into(),
-        }
-    }
-}
-
-/// One row as collected by one target: what a snapshot holds. Cheap to clone.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct SnapshotItem {
-    /// Namespace of the target (the workload namespace for cluster targets).
-    pub target_namespace: Arc<str>,
-    /// Name of the target.
-    pub target_name: Arc<str>,
-    /// The kind collected.
-    pub kind: Kind,
-    /// The row.
-    pub row: Arc<Row>,
-}
-
-impl SnapshotItem {
-    /// The export item view of this row.
-    pub fn item(&self) -> Item<'_> {
-        Item {
-            target_namespace: &self.target_namespace,
-            target_name: &self.target_name,
-            group: &self.kind.group,
-            version: &self.kind.version,
-            kind: &self.kind.kind,
-            row: &self.row,
-        }
-    }
-
-    /// The store key (target namespace, target name, uid): the identity of a row in change sets.
-    pub fn key(&self) -> (&str, &str, &str) {
-        (&self.target_namespace, &self.target_name, &self.row.uid)
-    }
-
-    /// Appends the item's canonical encoding.
-    pub fn write(&self, out: &mut String) {
-        self.item().write(out);
-    }
-
-    /// The item's canonical encoding.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        self.write(&mut out);
-        out
-    }
-}
-
 /// A complete inventory snapshot: items in canonical order (§3.6).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    items: Vec<SnapshotItem>,
+    items: Vec<TargetRow>,
 }
 
 impl Snapshot {
     /// A snapshot of `items`, in any order.
-    pub fn new(mut items: Vec<SnapshotItem>) -> Self {
+    pub fn new(mut items: Vec<TargetRow>) -> Self {
         items.sort_by(|a, b| a.item().canonical_cmp(&b.item()));
         Self { items }
     }
 
     /// The items, in canonical order.
-    pub fn items(&self) -> &[SnapshotItem] {
+    pub fn items(&self) -> &[TargetRow] {
         &self.items
     }
 
@@ -144,7 +75,7 @@ impl Snapshot {
     }
 }
 
-fn items_json(items: &[SnapshotItem]) -> String {
+fn items_json(items: &[TargetRow]) -> String {
     let mut out = String::with_capacity(items.len() * 256 + 2);
     out.push('[');
     for (index, item) in items.iter().enumerate() {
@@ -188,7 +119,7 @@ const LONGEST_EXPORTED_AT: &str = "0000-00-00T00:00:00.000000000Z";
 
 fn write_envelope(
     out: &mut String,
-    items: &[SnapshotItem],
+    items: &[TargetRow],
     meta: &EnvelopeMeta,
     exported_at: &str,
     part: Option<(usize, usize)>,
@@ -217,7 +148,7 @@ fn write_envelope(
 
 /// Encodes `items` (already in canonical order) as one envelope (§5.1, §5.3).
 fn encode_envelope(
-    items: &[SnapshotItem],
+    items: &[TargetRow],
     meta: &EnvelopeMeta,
     part: Option<(usize, usize)>,
 ) -> String {
@@ -305,7 +236,7 @@ fn envelope_size(head: usize, items_bytes: usize) -> usize {
 }
 
 fn partition(
-    items: &[SnapshotItem],
+    items: &[TargetRow],
     meta: &EnvelopeMeta,
     max_bytes: usize,
 ) -> Result<Parts, PayloadTooLarge> {
@@ -323,7 +254,7 @@ fn partition(
         });
     }
     // Step 1: order by encoded bytes; this decides which items share a part.
-    let mut encoded: Vec<(String, &SnapshotItem)> =
+    let mut encoded: Vec<(String, &TargetRow)> =
         items.iter().map(|item| (item.encode(), item)).collect();
     encoded.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     // Step 3: measure with markers total/total (the widest they can be) and the longest timestamp.
@@ -339,8 +270,8 @@ fn partition(
     );
     // `head_text` carries `"itemCount":0`; a count of n takes its own number of digits.
     let head = |count: usize| head_text.len() - 1 + count.to_string().len();
-    let mut groups: Vec<Vec<&SnapshotItem>> = Vec::new();
-    let mut current: Vec<&SnapshotItem> = Vec::new();
+    let mut groups: Vec<Vec<&TargetRow>> = Vec::new();
+    let mut current: Vec<&TargetRow> = Vec::new();
     let mut current_bytes = 0usize;
     for (bytes, item) in &encoded {
         let with = current_bytes + bytes.len() + usize::from(!current.is_empty());
@@ -374,7 +305,7 @@ fn partition(
         .into_iter()
         .enumerate()
         .map(|(index, group)| {
-            let mut group: Vec<SnapshotItem> = group.into_iter().cloned().collect();
+            let mut group: Vec<TargetRow> = group.into_iter().cloned().collect();
             group.sort_by(|a, b| a.item().canonical_cmp(&b.item()));
             let part = (total > 1).then_some((index + 1, total));
             let envelope = encode_envelope(&group, meta, part);

@@ -8,7 +8,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use kollect_aggregate::{
-    ChangeSet, Dedupe, EnvelopeMeta, Kind, Registration, Snapshot, SnapshotItem, cluster_composite,
+    ChangeSet, Dedupe, EnvelopeMeta, Gvk, Registration, Snapshot, TargetRow, cluster_composite,
     part_path, parts_digest, rollup, sha256_hex,
 };
 use kollect_api::row::{Attributes, Row};
@@ -34,11 +34,11 @@ fn item(
     kind: (&str, &str, &str),
     object: (&str, &str, &str),
     attributes: &Value,
-) -> SnapshotItem {
-    SnapshotItem {
+) -> TargetRow {
+    TargetRow {
         target_namespace: target.0.into(),
         target_name: target.1.into(),
-        kind: Kind::new(kind.0, kind.1, kind.2),
+        kind: Gvk::new(kind.0, kind.1, kind.2),
         row: Arc::new(Row {
             namespace: object.0.into(),
             name: object.1.into(),
@@ -49,7 +49,7 @@ fn item(
     }
 }
 
-fn golden() -> SnapshotItem {
+fn golden() -> TargetRow {
     item(
         ("team-a", "deployments"),
         ("apps", "v1", "Deployment"),
@@ -88,7 +88,7 @@ fn env_01_b1_golden_envelope_bytes() {
     );
 }
 
-fn b2_items() -> Vec<SnapshotItem> {
+fn b2_items() -> Vec<TargetRow> {
     let uid = |n: u8| format!("7f0c1b2a-0000-4000-8000-00000000000{n}");
     let mut settings = serde_json::Map::new();
     settings.insert("owner".into(), json!("R&D"));
@@ -139,7 +139,7 @@ fn b2_ordering_escaping_floats_and_omitted_group() {
     assert!(envelope.ends_with(&format!("{}}}", snapshot.items_json())));
 }
 
-fn b3_items() -> Vec<SnapshotItem> {
+fn b3_items() -> Vec<TargetRow> {
     (0..3)
         .map(|i| {
             item(
@@ -218,7 +218,7 @@ fn b4_fixed_digests() {
 #[test]
 fn env_03_04_fingerprint_is_stable_and_order_free() {
     let items = b2_items();
-    let reversed: Vec<SnapshotItem> = items.iter().rev().cloned().collect();
+    let reversed: Vec<TargetRow> = items.iter().rev().cloned().collect();
     let a = Snapshot::new(items);
     assert_eq!(a.fingerprint(), a.fingerprint());
     assert_eq!(a.fingerprint(), Snapshot::new(reversed).fingerprint());
@@ -260,7 +260,7 @@ fn part_01_to_06_partitioning() {
     assert!(!parts.parts[0].envelope.contains("partIndex"));
     // PART-03/04: three items of 280/400-character payloads, max = half the full envelope.
     for size in [280, 400] {
-        let items: Vec<SnapshotItem> = (0..3)
+        let items: Vec<TargetRow> = (0..3)
             .map(|i| {
                 item(
                     ("ns", "t"),
@@ -360,7 +360,7 @@ fn agg_01_content_hash() {
     );
 }
 
-fn deployment(target: &str, namespace: &str, uid: &str, replicas: i64) -> SnapshotItem {
+fn deployment(target: &str, namespace: &str, uid: &str, replicas: i64) -> TargetRow {
     item(
         (namespace, target),
         ("apps", "v1", "Deployment"),
@@ -482,7 +482,7 @@ fn change_sets_name_added_updated_and_removed_rows() {
         deployment("t", "ns", "new", 1),
     ]);
     let changes = ChangeSet::between(&old, &new);
-    let uids = |items: &[SnapshotItem]| {
+    let uids = |items: &[TargetRow]| {
         items
             .iter()
             .map(|i| i.row.uid.to_string())
@@ -495,7 +495,7 @@ fn change_sets_name_added_updated_and_removed_rows() {
     assert!(ChangeSet::between(&new, &new).is_empty());
 }
 
-fn arbitrary_items() -> impl Strategy<Value = Vec<SnapshotItem>> {
+fn arbitrary_items() -> impl Strategy<Value = Vec<TargetRow>> {
     let one = (0..3u8, 0..3u8, 0..6u8, 0..4i64).prop_map(|(target, namespace, object, value)| {
         item(
             (&format!("ns{namespace}"), &format!("t{target}")),
@@ -534,7 +534,7 @@ proptest! {
         prop_assert_eq!(a.fingerprint(), b.fingerprint());
         prop_assert_eq!(a.envelope(&m), b.envelope(&m));
         prop_assert_eq!(a.partition(&m, 700).map(|p| p.digest()), b.partition(&m, 700).map(|p| p.digest()));
-        let registrations = |items: &[SnapshotItem]| {
+        let registrations = |items: &[TargetRow]| {
             let mut by_target: BTreeMap<String, Registration> = BTreeMap::new();
             for item in items {
                 let registration = by_target.entry(item.target_name.to_string()).or_insert_with(|| Registration { target: item.target_name.to_string(), ..Registration::default() });

@@ -5,7 +5,7 @@
 //! attributes are stored already encoded as canonical JSON ([`crate::canonical`]): one compact
 //! allocation per row, ready to hash and to concatenate into an envelope.
 
-use std::{cmp::Ordering, fmt};
+use std::{cmp::Ordering, fmt, sync::Arc};
 
 use serde_json::{Map, Value};
 
@@ -161,4 +161,71 @@ pub fn encode_items(items: &[Item<'_>]) -> String {
     }
     out.push(']');
     out
+}
+
+/// The kind a row was collected as (the profile's `targetGVK`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Gvk {
+    /// API group, `""` for the core group.
+    pub group: Arc<str>,
+    /// API version.
+    pub version: Arc<str>,
+    /// Kind.
+    pub kind: Arc<str>,
+}
+
+impl Gvk {
+    /// A kind from its parts.
+    pub fn new(group: &str, version: &str, kind: &str) -> Self {
+        Self {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+        }
+    }
+}
+
+/// One row as collected by one target: what stores hand to aggregation and snapshots hold.
+/// Cheap to clone.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TargetRow {
+    /// Namespace of the target (the workload namespace for cluster targets).
+    pub target_namespace: Arc<str>,
+    /// Name of the target.
+    pub target_name: Arc<str>,
+    /// The kind collected.
+    pub kind: Gvk,
+    /// The row.
+    pub row: Arc<Row>,
+}
+
+impl TargetRow {
+    /// The export item view of this row.
+    pub fn item(&self) -> Item<'_> {
+        Item {
+            target_namespace: &self.target_namespace,
+            target_name: &self.target_name,
+            group: &self.kind.group,
+            version: &self.kind.version,
+            kind: &self.kind.kind,
+            row: &self.row,
+        }
+    }
+
+    /// The store key (target namespace, target name, uid): the identity of a row in change sets.
+    pub fn key(&self) -> (&str, &str, &str) {
+        (&self.target_namespace, &self.target_name, &self.row.uid)
+    }
+
+    /// Appends the item's canonical encoding.
+    pub fn write(&self, out: &mut String) {
+        self.item().write(out);
+    }
+
+    /// The item's canonical encoding.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
 }
