@@ -121,11 +121,13 @@ pub(crate) async fn validate(
         .next()
         .filter(|last| *last == "status" && name != "status")
         .unwrap_or("");
-    let labels = object
-        .or(old)
-        .and_then(|o| o.pointer("/metadata/labels"))
-        .and_then(Value::as_object)
-        .cloned();
+    let labels_of = |o: Option<&Value>| {
+        o.and_then(|o| o.pointer("/metadata/labels"))
+            .and_then(Value::as_object)
+            .cloned()
+    };
+    let labels = labels_of(object.or(old));
+    let old_labels = labels_of(old);
     let namespace_labels = if rt.kind == "Namespace" && rt.group.is_empty() {
         labels.clone()
     } else if rt.namespaced {
@@ -154,7 +156,11 @@ pub(crate) async fn validate(
             {
                 continue;
             }
-            if !selector_matches(webhook.get("objectSelector"), labels.as_ref())? {
+            // The object selector is met when the new or the old object matches.
+            let selector = webhook.get("objectSelector");
+            if !selector_matches(selector, labels.as_ref())?
+                && (old.is_none() || !selector_matches(selector, old_labels.as_ref())?)
+            {
                 continue;
             }
             call(

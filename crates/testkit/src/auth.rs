@@ -131,7 +131,11 @@ pub(crate) fn authorize_resource(
         resource: target.rt.resource.clone(),
         subresource: target.subresource.clone().unwrap_or_default(),
         namespace: target.namespace.clone().unwrap_or_default(),
-        name: target.name.clone().unwrap_or_default(),
+        name: target
+            .name
+            .clone()
+            .or_else(|| selected_name(req, verb))
+            .unwrap_or_default(),
         path: req.path.clone(),
     };
     match decide(shared, &req.user, &attributes) {
@@ -142,6 +146,19 @@ pub(crate) fn authorize_resource(
             rbac::forbidden_message(&req.user, &attributes),
         )),
     }
+}
+
+/// The name a list or watch is limited to by `fieldSelector=metadata.name=x`: the apiserver
+/// authorizes such requests for that name (so `resourceNames` rules allow `get -w` of one object).
+fn selected_name(req: &Req, verb: &str) -> Option<String> {
+    if !matches!(verb, "list" | "watch") {
+        return None;
+    }
+    let selector = req.param("fieldSelector")?;
+    let name = selector
+        .strip_prefix("metadata.name==")
+        .or_else(|| selector.strip_prefix("metadata.name="))?;
+    (!name.is_empty() && !name.contains(',')).then(|| name.to_owned())
 }
 
 /// Authorizes a non-resource request (discovery, version, health).

@@ -444,24 +444,29 @@ fn random_suffix() -> String {
 
 /// Checks the namespace of a new namespaced object exists and is not terminating.
 fn check_namespace(shared: &Shared, namespace: &str) -> ApiResult<()> {
-    let ns = lock(&shared.state).get(&namespaces(), &(String::new(), namespace.to_owned()));
-    let Some(ns) = ns else {
-        return Err(ApiError::namespace_not_found(namespace));
+    namespace_problem(&lock(&shared.state), namespace).map_or(Ok(()), Err)
+}
+
+/// Why objects cannot be created in `namespace` now, if they cannot.
+fn namespace_problem(state: &crate::store::State, namespace: &str) -> Option<ApiError> {
+    let Some(ns) = state.get(&namespaces(), &(String::new(), namespace.to_owned())) else {
+        return Some(ApiError::namespace_not_found(namespace));
     };
-    if ns.value().pointer("/metadata/deletionTimestamp").is_some() {
-        let mut error = ApiError::new(
-            403,
-            "Forbidden",
-            format!(
-                "unable to create new content in namespace {namespace} because it is being terminated"
-            ),
-        );
-        error.details = Some(
-            json!({"name": namespace, "kind": "namespaces", "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {namespace} is being terminated"), "field": "metadata.namespace"}]}),
-        );
-        return Err(error);
+    let terminating = ns.value().pointer("/metadata/deletionTimestamp").is_some();
+    if !terminating {
+        return None;
     }
-    Ok(())
+    let mut error = ApiError::new(
+        403,
+        "Forbidden",
+        format!(
+            "unable to create new content in namespace {namespace} because it is being terminated"
+        ),
+    );
+    error.details = Some(
+        json!({"name": namespace, "kind": "namespaces", "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {namespace} is being terminated"), "field": "metadata.namespace"}]}),
+    );
+    Some(error)
 }
 
 /// The namespaces resource key.
@@ -600,6 +605,15 @@ async fn create_object(
     let gr = rt.group_resource();
     let key = (namespace, name.clone());
     let mut state = lock(&shared.state);
+    // The namespace or the kind may have gone while admission ran.
+    if state.registry_type(&gr).is_none() {
+        return Err(ApiError::no_such_resource());
+    }
+    if rt.namespaced
+        && let Some(problem) = namespace_problem(&state, &key.0)
+    {
+        return Err(problem);
+    }
     if state.get(&gr, &key).is_some() {
         return Err(ApiError::already_exists(rt, &name));
     }
@@ -772,6 +786,44 @@ enum Step {
     Deleted(Arc<Stored>),
 }
 
+/// Refuses a desired object that is not an object or names another object than the URL.
+fn check_desired(
+    rt: &ResourceType,
+    desired: &Value,
+    key: &Key,
+    sub: Option<&str>,
+) -> ApiResult<()> {
+    let name = &key.1;
+    if !desired.is_object() {
+        let mut error = ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "{} {name:?} is invalid: the patched object is not a JSON object",
+                rt.kind
+            ),
+        );
+        error.details = Some(json!({"name": name, "kind": rt.kind}));
+        return Err(error);
+    }
+    if sub.is_some() {
+        return Ok(());
+    }
+    let desired_name = meta_str(desired, "name");
+    if !desired_name.is_empty() && desired_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({desired_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let desired_ns = meta_str(desired, "namespace");
+    if rt.namespaced && !desired_ns.is_empty() && desired_ns != key.0 {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    Ok(())
+}
+
 /// Stores an updated object under the state lock; removes it instead when it was being
 /// deleted and lost its last finalizer.
 fn commit_update(
@@ -784,7 +836,10 @@ fn commit_update(
     let gr = rt.group_resource();
     let rv = state.next_rv();
     metadata_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
-    let finalized = new.pointer("/metadata/deletionTimestamp").is_some()
+    // A namespace goes away when it is empty (`finish_namespace`), not on its own writes.
+    let is_namespace = rt.kind == "Namespace" && rt.group.is_empty();
+    let finalized = !is_namespace
+        && new.pointer("/metadata/deletionTimestamp").is_some()
         && new
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
@@ -825,33 +880,23 @@ async fn update_object(
             return match create {
                 Some(create) if sub.is_none() => {
                     let object = create()?;
-                    let stored =
-                        create_object(shared, req, target, object, managed == Managed::Done)
-                            .await?;
-                    Ok(respond_object(201, rt, &stored, req))
+                    match create_object(shared, req, target, object, managed == Managed::Done).await
+                    {
+                        Ok(stored) => Ok(respond_object(201, rt, &stored, req)),
+                        // Created meanwhile by someone else: apply to it instead.
+                        Err(error) if error.reason == "AlreadyExists" => continue,
+                        Err(error) => Err(error),
+                    }
                 }
                 _ => Err(ApiError::not_found(rt, &name)),
             };
         };
         let old = current.value();
         let desired = mutate(&old)?;
+        check_desired(rt, &desired, &key, sub)?;
         let precondition = meta_str(&desired, "resourceVersion").to_owned();
         if !precondition.is_empty() && precondition != current.rv.to_string() {
             return Err(ApiError::stale(rt, &name));
-        }
-        if sub.is_none() {
-            let desired_name = meta_str(&desired, "name");
-            if !desired_name.is_empty() && desired_name != name {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({desired_name}) does not match the name on the URL ({name})"
-                )));
-            }
-            let desired_ns = meta_str(&desired, "namespace");
-            if rt.namespaced && !desired_ns.is_empty() && desired_ns != key.0 {
-                return Err(ApiError::bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request",
-                ));
-            }
         }
         let mut new = prepare_update(rt, &old, desired, sub);
         if managed == Managed::Record {
@@ -1233,15 +1278,23 @@ fn after_removal(shared: &Arc<Shared>, rt: &ResourceType, key: &Key, stored: &St
             group,
             resource: plural,
         };
-        let mut state = lock(&shared.state);
-        for (object_key, object) in state.objects_in(&gr, None) {
-            let rv = state.next_rv();
-            let mut last = object.value();
-            metadata_mut(&mut last).insert("resourceVersion".into(), json!(rv.to_string()));
-            state.remove(&gr, &object_key, &last, rv);
+        let mut emptied = std::collections::BTreeSet::new();
+        {
+            let mut state = lock(&shared.state);
+            for (object_key, object) in state.objects_in(&gr, None) {
+                let rv = state.next_rv();
+                let mut last = object.value();
+                metadata_mut(&mut last).insert("resourceVersion".into(), json!(rv.to_string()));
+                state.remove(&gr, &object_key, &last, rv);
+                emptied.insert(object_key.0);
+            }
+            state.drop_collection(&gr);
+            state.registry.remove_crd(&key.1);
         }
-        state.drop_collection(&gr);
-        state.registry.remove_crd(&key.1);
+        // Terminating namespaces that only waited for these objects can go now.
+        for namespace in emptied.into_iter().filter(|ns| !ns.is_empty()) {
+            finish_namespace(shared, &namespace);
+        }
         return;
     }
     if rt.namespaced && !key.0.is_empty() {
@@ -1278,7 +1331,7 @@ fn finish_namespace(shared: &Shared, namespace: &str) {
     let mut state = lock(&shared.state);
     let busy = state.namespaced_resources().iter().any(|gr| {
         state.registry_type(gr).is_some_and(|rt| rt.namespaced)
-            && !state.objects_in(gr, Some(namespace)).is_empty()
+            && state.has_objects_in(gr, namespace)
     });
     if busy {
         return;
@@ -1287,6 +1340,9 @@ fn finish_namespace(shared: &Shared, namespace: &str) {
     let Some(ns) = state.get(&namespaces(), &key) else {
         return;
     };
+    if ns.value().pointer("/metadata/deletionTimestamp").is_none() {
+        return;
+    }
     let rv = state.next_rv();
     let mut last = ns.value();
     metadata_mut(&mut last).insert("resourceVersion".into(), json!(rv.to_string()));

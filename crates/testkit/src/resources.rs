@@ -372,6 +372,16 @@ pub(crate) fn crd_resource_types(crd: &Value) -> Result<Vec<ResourceType>, Strin
             .ok_or_else(|| format!("spec{}: Required value", pointer.replace('/', ".")))
     };
     let group = text("/group")?;
+    if !group.contains('.') {
+        return Err(format!(
+            "spec.group: Invalid value: {group:?}: should be a domain with at least one dot"
+        ));
+    }
+    if builtins().iter().any(|b| b.group == group) {
+        return Err(format!(
+            "spec.group: Invalid value: {group:?}: the group is served by a built-in API"
+        ));
+    }
     let plural = text("/names/plural")?;
     let kind = text("/names/kind")?;
     let singular = spec

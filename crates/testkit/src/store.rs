@@ -284,6 +284,8 @@ pub(crate) struct State {
     history_limit: usize,
     /// Bumped on every write to an RBAC kind, so authorizers can cache.
     pub(crate) rbac_generation: u64,
+    /// The resourceVersion at which each dropped collection went away.
+    dropped: HashMap<GroupResource, u64>,
 }
 
 impl State {
@@ -295,15 +297,19 @@ impl State {
             collections: HashMap::new(),
             history_limit: history_limit.max(1),
             rbac_generation: 0,
+            dropped: HashMap::new(),
         }
     }
 
     /// The collection of a resource, created empty on first use.
     pub(crate) fn collection(&mut self, gr: &GroupResource) -> &mut Collection {
-        // A new collection has lost no events: its history reaches back to the beginning.
+        // A new collection has lost no events: its history reaches back to the beginning, or
+        // to when an earlier collection of the same resource was dropped (a CRD deleted and
+        // created again), so older resourceVersions get 410 instead of a silent gap.
+        let compacted = self.dropped.get(gr).copied().unwrap_or(0);
         self.collections
             .entry(gr.clone())
-            .or_insert_with(|| Collection::new(0))
+            .or_insert_with(|| Collection::new(compacted))
     }
 
     /// The collection of a resource if it has ever been used.
@@ -393,6 +399,7 @@ impl State {
     /// Drops a whole resource (its CRD was deleted): watchers see their stream end.
     pub(crate) fn drop_collection(&mut self, gr: &GroupResource) {
         self.collections.remove(gr);
+        self.dropped.insert(gr.clone(), self.rv);
     }
 
     /// Objects of a resource in a namespace (all namespaces for `None`).
@@ -417,6 +424,17 @@ impl State {
                 .map(|(k, v)| (k.clone(), Arc::clone(v)))
                 .collect(),
         }
+    }
+
+    /// Whether a resource has any object in a namespace (without copying anything).
+    pub(crate) fn has_objects_in(&self, gr: &GroupResource, namespace: &str) -> bool {
+        self.collections.get(gr).is_some_and(|collection| {
+            collection
+                .objects
+                .range((namespace.to_owned(), String::new())..)
+                .next()
+                .is_some_and(|((ns, _), _)| ns == namespace)
+        })
     }
 
     /// Every resource that has objects in a namespace.

@@ -232,7 +232,11 @@ impl Stream {
         accept: &(dyn Fn(&Key, &Stored) -> bool + Send + Sync),
         render_event: &(dyn Fn(EventKind, &Stored) -> Bytes + Send + Sync),
     ) {
-        let deadline = self.params.timeout.map(|t| tokio::time::Instant::now() + t);
+        // An absurd timeoutSeconds means no deadline rather than an overflow.
+        let deadline = self
+            .params
+            .timeout
+            .and_then(|t| tokio::time::Instant::now().checked_add(t));
         let mut close = self.shared.close_watches.subscribe();
         close.borrow_and_update();
         let mut paused = self.shared.paused.subscribe();

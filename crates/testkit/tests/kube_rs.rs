@@ -1405,3 +1405,125 @@ async fn reviews_deletecollection_and_watch_timeouts() {
     let ended = tokio::time::timeout(support::CONVERGE, stream.collect::<Vec<_>>()).await;
     assert!(ended.is_ok(), "the watch ended after timeoutSeconds");
 }
+
+#[tokio::test]
+async fn review_findings_stay_fixed() {
+    let server = server().await;
+    let client = server.client().await.unwrap();
+    // A write to a terminating namespace does not finalize it while content remains.
+    namespace(&client, "x").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "x");
+    let mut held = cm("held", "1");
+    held.metadata.finalizers = Some(vec!["kollect.dev/test".into()]);
+    cms.create(&PostParams::default(), &held).await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .delete("x", &DeleteParams::default())
+        .await
+        .unwrap();
+    namespaces
+        .patch(
+            "x",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"k": "v"}}})),
+        )
+        .await
+        .unwrap();
+    assert!(
+        namespaces.get_opt("x").await.unwrap().is_some(),
+        "still terminating: it has content"
+    );
+    assert!(cms.get_opt("held").await.unwrap().is_some());
+
+    // Deleting a CRD whose objects held a terminating namespace lets the namespace go.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "gadgets", "kind": "Gadget"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}}]}
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    namespace(&client, "y").await;
+    let gadgets: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "y",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("example.com", "v1", "Gadget"),
+            "gadgets",
+        ),
+    );
+    let mut gadget = DynamicObject::new(
+        "g",
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("example.com", "v1", "Gadget")),
+    );
+    gadget.metadata.finalizers = Some(vec!["kollect.dev/test".into()]);
+    gadgets
+        .create(&PostParams::default(), &gadget)
+        .await
+        .unwrap();
+    namespaces
+        .delete("y", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(namespaces.get_opt("y").await.unwrap().is_some());
+    crds.delete("gadgets.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(
+        namespaces.get_opt("y").await.unwrap().is_none(),
+        "emptied by the CRD deletion"
+    );
+
+    // A patch that turns the object into something else is 422, not a dropped connection.
+    let plain: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    plain
+        .create(&PostParams::default(), &cm("p", "1"))
+        .await
+        .unwrap();
+    let replaced = plain
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::<()>::Json(
+                serde_json::from_value(json!([{"op": "replace", "path": "", "value": []}]))
+                    .unwrap(),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(replaced).code, 422);
+
+    // A CRD may not take over a built-in group, and its group needs a dot.
+    for group in ["apps", "widgets"] {
+        let mut bad = crd.clone();
+        bad.metadata.name = Some(format!("things.{group}"));
+        bad.spec.group = group.into();
+        bad.spec.names.plural = "things".into();
+        bad.spec.names.kind = "Thing".into();
+        let refused = status_of(crds.create(&PostParams::default(), &bad).await.unwrap_err());
+        assert_eq!(
+            (refused.code, refused.reason.as_str()),
+            (422, "Invalid"),
+            "group {group}"
+        );
+    }
+
+    // An absurd watch timeout is no timeout, not a crash.
+    let rv = plain
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let request = http::Request::get(format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=18446744073709551615"))
+        .body(Vec::new())
+        .unwrap();
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
