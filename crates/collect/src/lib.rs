@@ -1,0 +1,20 @@
+//! `kollect-collect`: where rows live between extraction and aggregation, and where cluster
+//! state comes from when there is no cluster.
+//!
+//! * [`Store`]: the rows of every target, sharded by target namespace, with change counters and
+//!   change notifications for schedulers. Namespaced targets and cluster-target registrations
+//!   have separate keys ([`TargetKey`]). Rows are [`kollect_api::row::TargetRow`]s, the type
+//!   aggregation consumes.
+//! * [`StaticSource`]: objects read from folders of manifests and `kubectl get` dumps (YAML,
+//!   JSON, `kind: List`, gzip), for the offline CLI and for fixtures.
+//!
+//! The crate depends on `kollect-api` only; extraction is the caller's (the wiring crates turn
+//! objects into rows with `kollect-extract`).
+
+mod source;
+mod store;
+
+pub use crate::{
+    source::{SourceError, StaticObject, StaticSource, synthetic_uid},
+    store::{Store, TargetKey, TargetScope},
+};
