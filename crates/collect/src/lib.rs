@@ -8,13 +8,21 @@
 //! * [`StaticSource`]: objects read from folders of manifests and `kubectl get` dumps (YAML,
 //!   JSON, `kind: List`, gzip), for the offline CLI and for fixtures.
 //!
+//! * [`Watches`]: shared lean watches — one list+watch per (resource, shape, namespace scope)
+//!   for any number of subscribers, metadata-only when asked, raw bytes to subscribers, 410
+//!   relists without lost or duplicated rows, back-off, bookmarks and per-watch status.
+//!
 //! The crate depends on `kollect-api` only; extraction is the caller's (the wiring crates turn
 //! objects into rows with `kollect-extract`).
 
 mod source;
 mod store;
+mod watch;
 
 pub use crate::{
     source::{SourceError, StaticObject, StaticSource, synthetic_uid},
     store::{Store, TargetKey, TargetScope},
+    watch::{
+        Consumer, RawObject, Shape, Subscription, WatchError, WatchScope, WatchStatus, Watches,
+    },
 };

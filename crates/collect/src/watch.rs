@@ -1,0 +1,584 @@
+//! Shared lean watches: one list+watch per (resource, shape, namespace scope), whatever the number
+//! of subscribers, reference-counted and stopped when the last subscriber leaves.
+//!
+//! Objects reach subscribers as raw JSON bytes plus their identity ([`RawObject`]): the watch
+//! never builds a typed or `Value` object, so a subscriber can turn the bytes straight into a row
+//! (the extractor's one-pass path) and nothing of the object stays in memory (ADR 0007).
+//!
+//! Resilience: `410 Expired` (on list, watch or as an ERROR event) relists and hands subscribers
+//! the complete new state ([`Consumer::reset`]), so rows are neither lost nor duplicated; other
+//! failures (500, 429, dropped connections) back off exponentially and resume from the last
+//! resourceVersion seen; bookmarks keep that resourceVersion fresh. Each watch reports its state
+//! ([`WatchStatus`]): synced once, relists, last error.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, Weak},
+    time::Duration,
+};
+
+use futures::{AsyncBufReadExt as _, io::AsyncBufRead};
+use kube::{
+    Client,
+    core::{GroupVersionKind, Status},
+    discovery::{ApiCapabilities, ApiResource, Scope},
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::{
+    sync::{Notify, watch},
+    task::JoinHandle,
+};
+
+/// Page size of lists, as client-go's pager.
+const PAGE_SIZE: u32 = 500;
+/// Server-side watch timeout; the watch is then resumed from its resourceVersion.
+const WATCH_TIMEOUT_SECONDS: u32 = 290;
+/// First and longest back-off after a failure.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Errors of resolving what to watch.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// Discovery did not find the kind.
+    #[error(
+        "the API server does not serve {group}/{version} {kind}; is its CustomResourceDefinition installed?"
+    )]
+    UnknownKind {
+        /// API group.
+        group: String,
+        /// API version.
+        version: String,
+        /// Kind.
+        kind: String,
+        /// Cause.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// What subscribers need of objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// Whole objects.
+    Full,
+    /// `PartialObjectMetadata` only (labels, annotations, owner references...): far smaller
+    /// responses when a profile reads nothing else.
+    Metadata,
+}
+
+/// Where a watch looks.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum WatchScope {
+    /// Every namespace (and cluster-scoped kinds).
+    Cluster,
+    /// One namespace (tenant mode).
+    Namespace(String),
+}
+
+/// One object as it arrived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawObject {
+    /// The object's JSON (or its `PartialObjectMetadata` JSON).
+    pub json: Box<str>,
+    /// `metadata.namespace` (`""` for cluster-scoped objects).
+    pub namespace: Box<str>,
+    /// `metadata.name`.
+    pub name: Box<str>,
+    /// `metadata.uid`.
+    pub uid: Box<str>,
+    /// `metadata.resourceVersion`.
+    pub resource_version: Box<str>,
+}
+
+/// What a subscriber does with a watch's objects. Called from the watch task; must not block
+/// for long.
+pub trait Consumer: Send + Sync + 'static {
+    /// The complete current state (first list and every relist): objects not in `objects` are
+    /// gone.
+    fn reset(&self, objects: &[RawObject]);
+    /// An object was added or changed.
+    fn upsert(&self, object: &RawObject);
+    /// An object was deleted (its last state).
+    fn delete(&self, object: &RawObject);
+}
+
+/// The state of one watch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WatchStatus {
+    /// The first list completed: subscribers have seen the whole state once (DECISIONS Q7).
+    pub synced: bool,
+    /// Lists done (1 after the first sync; more after `410 Expired`).
+    pub lists: u64,
+    /// The last failure, cleared by the next success.
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    group: String,
+    version: String,
+    plural: String,
+    shape: Shape,
+    scope: WatchScope,
+}
+
+struct Shared {
+    key: Key,
+    consumers: Mutex<Vec<(u64, Arc<dyn Consumer>)>>,
+    status: watch::Sender<WatchStatus>,
+    /// A subscriber joined after the first list: relist so it gets the whole state.
+    relist: Notify,
+}
+
+struct Entry {
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+    subscribers: usize,
+}
+
+/// Every watch of one cluster. Cheap to share.
+pub struct Watches {
+    client: Client,
+    entries: Mutex<HashMap<Key, Entry>>,
+    next_id: Mutex<u64>,
+    me: Weak<Watches>,
+}
+
+impl std::fmt::Debug for Watches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watches").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A subscriber's hold on a watch; dropping it unsubscribes (and stops the watch when it was
+/// the last).
+pub struct Subscription {
+    watches: Weak<Watches>,
+    key: Key,
+    id: u64,
+    status: watch::Receiver<WatchStatus>,
+    /// The resolved resource.
+    pub resource: ApiResource,
+    /// Whether the kind is namespaced.
+    pub namespaced: bool,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("resource", &self.resource.plural)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The watch's current state.
+    pub fn status(&self) -> WatchStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Waits until the watch has listed once.
+    pub async fn synced(&mut self) {
+        let _ = self.status.wait_for(|s| s.synced).await;
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(watches) = self.watches.upgrade() {
+            watches.unsubscribe(&self.key, self.id);
+        }
+    }
+}
+
+impl Watches {
+    /// Watches through `client`. Spawns one task per watch on the current tokio runtime.
+    pub fn new(client: Client) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            client,
+            entries: Mutex::new(HashMap::new()),
+            next_id: Mutex::new(0),
+            me: me.clone(),
+        })
+    }
+
+    /// Resolves a kind through discovery (never by pluralising it: DECISIONS Q14). Kinds of
+    /// CRDs installed after start are found, since every call asks the server.
+    pub async fn resolve(
+        &self,
+        gvk: &GroupVersionKind,
+    ) -> Result<(ApiResource, ApiCapabilities), WatchError> {
+        kube::discovery::pinned_kind(&self.client, gvk)
+            .await
+            .map_err(|source| WatchError::UnknownKind {
+                group: gvk.group.clone(),
+                version: gvk.version.clone(),
+                kind: gvk.kind.clone(),
+                source,
+            })
+    }
+
+    /// Subscribes `consumer` to the objects of `gvk` in `scope` with `shape`. Joins the running
+    /// watch for the same resource, shape and scope, or starts one. Every subscriber gets the
+    /// whole state through [`Consumer::reset`]: subscribers that arrive together share the
+    /// first list; one that joins later makes the watch relist once for everyone.
+    pub async fn subscribe(
+        &self,
+        gvk: &GroupVersionKind,
+        scope: WatchScope,
+        shape: Shape,
+        consumer: Arc<dyn Consumer>,
+    ) -> Result<Subscription, WatchError> {
+        let (resource, capabilities) = self.resolve(gvk).await?;
+        let namespaced = capabilities.scope == Scope::Namespaced;
+        // A cluster-scoped kind has no namespaces to bound the watch to.
+        let scope = if namespaced {
+            scope
+        } else {
+            WatchScope::Cluster
+        };
+        let key = Key {
+            group: resource.group.clone(),
+            version: resource.version.clone(),
+            plural: resource.plural.clone(),
+            shape,
+            scope,
+        };
+        let id = {
+            let mut next = lock(&self.next_id);
+            *next += 1;
+            *next
+        };
+        let status = {
+            let mut entries = lock(&self.entries);
+            if let Some(entry) = entries.get_mut(&key) {
+                entry.subscribers += 1;
+                lock(&entry.shared.consumers).push((id, consumer));
+                // The newcomer needs the full state. Before the first list it comes with it;
+                // afterwards the watch relists once and hands it to everyone.
+                if entry.shared.status.borrow().lists > 0 {
+                    entry.shared.relist.notify_one();
+                }
+                entry.shared.status.subscribe()
+            } else {
+                let shared = Arc::new(Shared {
+                    key: key.clone(),
+                    consumers: Mutex::new(vec![(id, consumer)]),
+                    status: watch::channel(WatchStatus::default()).0,
+                    relist: Notify::new(),
+                });
+                let status = shared.status.subscribe();
+                let task = tokio::spawn(run(self.client.clone(), Arc::clone(&shared)));
+                entries.insert(
+                    key.clone(),
+                    Entry {
+                        shared,
+                        task,
+                        subscribers: 1,
+                    },
+                );
+                status
+            }
+        };
+        Ok(Subscription {
+            watches: self.me.clone(),
+            key,
+            id,
+            status,
+            resource,
+            namespaced,
+        })
+    }
+
+    fn unsubscribe(&self, key: &Key, id: u64) {
+        let mut entries = lock(&self.entries);
+        let Some(entry) = entries.get_mut(key) else {
+            return;
+        };
+        lock(&entry.shared.consumers).retain(|(other, _)| *other != id);
+        entry.subscribers -= 1;
+        if entry.subscribers == 0
+            && let Some(entry) = entries.remove(key)
+        {
+            entry.task.abort();
+        }
+    }
+
+    /// Watches running now.
+    pub fn running(&self) -> usize {
+        lock(&self.entries).len()
+    }
+}
+
+/// Why a list or watch stopped.
+enum Stop {
+    /// The resourceVersion is gone: list again.
+    Expired,
+    /// Anything else: back off and resume.
+    Failed(String),
+    /// The server ended the watch normally (timeout): resume at once.
+    Ended,
+}
+
+fn classify(error: &kube::Error) -> Stop {
+    match error {
+        kube::Error::Api(status) if status.code == 410 => Stop::Expired,
+        other => Stop::Failed(other.to_string()),
+    }
+}
+
+fn consumers(shared: &Shared) -> Vec<Arc<dyn Consumer>> {
+    lock(&shared.consumers)
+        .iter()
+        .map(|(_, c)| Arc::clone(c))
+        .collect()
+}
+
+/// How long a new watch waits for more subscribers before its first list, so targets registered
+/// together share one list and one watch.
+const GATHER: Duration = Duration::from_millis(50);
+
+/// The watch task: list, watch, and recover, until aborted.
+async fn run(client: Client, shared: Arc<Shared>) {
+    tokio::time::sleep(GATHER).await;
+    let mut backoff = BACKOFF_START;
+    let mut resource_version: Option<String> = None;
+    loop {
+        let stop = match resource_version.clone() {
+            None => match list(&client, &shared.key).await {
+                Ok((objects, rv)) => {
+                    for consumer in consumers(&shared) {
+                        consumer.reset(&objects);
+                    }
+                    shared.status.send_modify(|s| {
+                        s.synced = true;
+                        s.lists += 1;
+                        s.last_error = None;
+                    });
+                    backoff = BACKOFF_START;
+                    resource_version = Some(rv);
+                    continue;
+                }
+                Err(error) => classify(&error),
+            },
+            Some(rv) => {
+                watch_from(&client, &shared, &rv, &mut resource_version, &mut backoff).await
+            }
+        };
+        match stop {
+            Stop::Expired => {
+                tracing::debug!(resource = %shared.key.plural, "resourceVersion expired; relisting");
+                resource_version = None;
+            }
+            Stop::Ended => {}
+            Stop::Failed(message) => {
+                tracing::warn!(resource = %shared.key.plural, error = %message, "watch failed; backing off");
+                shared.status.send_modify(|s| s.last_error = Some(message));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+fn path(key: &Key) -> String {
+    let base = if key.group.is_empty() {
+        format!("/api/{}", key.version)
+    } else {
+        format!("/apis/{}/{}", key.group, key.version)
+    };
+    match &key.scope {
+        WatchScope::Cluster => format!("{base}/{}", key.plural),
+        WatchScope::Namespace(ns) => format!("{base}/namespaces/{ns}/{}", key.plural),
+    }
+}
+
+fn accept(shape: Shape, list: bool) -> &'static str {
+    match (shape, list) {
+        (Shape::Full, _) => "application/json",
+        (Shape::Metadata, true) => {
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+        }
+        (Shape::Metadata, false) => "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+    }
+}
+
+#[derive(Deserialize)]
+struct Meta<'a> {
+    #[serde(borrow)]
+    metadata: MetaFields<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct MetaFields<'a> {
+    #[serde(borrow, default)]
+    namespace: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    uid: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    resource_version: std::borrow::Cow<'a, str>,
+}
+
+fn raw_object(json: &RawValue) -> Result<RawObject, String> {
+    let meta: Meta<'_> =
+        serde_json::from_str(json.get()).map_err(|e| format!("an object without metadata: {e}"))?;
+    Ok(RawObject {
+        json: json.get().into(),
+        namespace: meta.metadata.namespace.unwrap_or_default().into(),
+        name: meta.metadata.name.into(),
+        uid: meta.metadata.uid.into(),
+        resource_version: meta.metadata.resource_version.into(),
+    })
+}
+
+#[derive(Deserialize)]
+struct ListPage<'a> {
+    #[serde(borrow)]
+    items: Vec<&'a RawValue>,
+    metadata: ListMeta,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ListMeta {
+    #[serde(default)]
+    resource_version: String,
+    #[serde(default, rename = "continue")]
+    continue_token: String,
+}
+
+/// Lists every object, page by page; the resourceVersion to watch from.
+async fn list(client: &Client, key: &Key) -> Result<(Vec<RawObject>, String), kube::Error> {
+    let mut objects = Vec::new();
+    let mut token = String::new();
+    loop {
+        let mut uri = format!("{}?limit={PAGE_SIZE}", path(key));
+        if !token.is_empty() {
+            uri.push_str("&continue=");
+            uri.push_str(&form_encode(&token));
+        }
+        let request = http::Request::get(uri)
+            .header(http::header::ACCEPT, accept(key.shape, true))
+            .body(Vec::new())
+            .map_err(kube::Error::HttpError)?;
+        let text = client.request_text(request).await?;
+        let page: ListPage<'_> = serde_json::from_str(&text).map_err(kube::Error::SerdeError)?;
+        for item in page.items {
+            objects.push(
+                raw_object(item)
+                    .map_err(|m| kube::Error::Api(Box::new(Status::failure(&m, "BadResponse"))))?,
+            );
+        }
+        if page.metadata.continue_token.is_empty() {
+            return Ok((objects, page.metadata.resource_version));
+        }
+        token = page.metadata.continue_token;
+    }
+}
+
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(rename = "type")]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    object: &'a RawValue,
+}
+
+/// Watches from `rv` until the stream stops; keeps `resource_version` at the last one seen.
+async fn watch_from(
+    client: &Client,
+    shared: &Shared,
+    rv: &str,
+    resource_version: &mut Option<String>,
+    backoff: &mut Duration,
+) -> Stop {
+    let uri = format!(
+        "{}?watch=true&resourceVersion={}&allowWatchBookmarks=true&timeoutSeconds={WATCH_TIMEOUT_SECONDS}",
+        path(&shared.key),
+        form_encode(rv)
+    );
+    let request = match http::Request::get(uri)
+        .header(http::header::ACCEPT, accept(shared.key.shape, false))
+        .body(Vec::new())
+    {
+        Ok(request) => request,
+        Err(error) => return Stop::Failed(error.to_string()),
+    };
+    let mut stream = match client.request_stream(request).await {
+        Ok(stream) => Box::pin(stream),
+        Err(error) => return classify(&error),
+    };
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = tokio::select! {
+            read = read_line(&mut stream, &mut line) => read,
+            () = shared.relist.notified() => return Stop::Expired,
+        };
+        match read {
+            Ok(0) => return Stop::Ended,
+            Ok(_) => {}
+            Err(error) => return Stop::Failed(format!("watch stream broke: {error}")),
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let event: Line<'_> = match serde_json::from_str(text) {
+            Ok(event) => event,
+            Err(error) => return Stop::Failed(format!("unreadable watch event: {error}")),
+        };
+        if event.kind == "ERROR" {
+            let status: Status = serde_json::from_str(event.object.get()).unwrap_or_default();
+            return if status.code == 410 {
+                Stop::Expired
+            } else {
+                Stop::Failed(status.message)
+            };
+        }
+        let object = match raw_object(event.object) {
+            Ok(object) => object,
+            Err(message) => return Stop::Failed(message),
+        };
+        if !object.resource_version.is_empty() {
+            *resource_version = Some(object.resource_version.to_string());
+        }
+        match &*event.kind {
+            "ADDED" | "MODIFIED" => consumers(shared).iter().for_each(|c| c.upsert(&object)),
+            "DELETED" => consumers(shared).iter().for_each(|c| c.delete(&object)),
+            _ => {} // BOOKMARK: only the resourceVersion matters.
+        }
+        *backoff = BACKOFF_START;
+        if shared.status.borrow().last_error.is_some() {
+            shared.status.send_modify(|s| s.last_error = None);
+        }
+    }
+}
+
+async fn read_line(
+    stream: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    stream.read_until(b'\n', line).await
+}
