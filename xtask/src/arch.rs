@@ -11,7 +11,8 @@
 //! ```
 //!
 //! `kollect-testkit` (the in-repo API server) depends on the API only, and any crate but the
-//! API may use it as a dev-dependency. `xtask` and `kollect-e2e` may depend on anything.
+//! API may use it as a dev-dependency. `xtask`, `kollect-e2e` and `kollect-bench` (the
+//! benchmark harness) may depend on anything.
 
 use std::{collections::BTreeSet, path::Path, process::Command};
 
@@ -53,7 +54,7 @@ fn allowed(krate: &str) -> Option<Rule> {
             "kollect-sinks",
             "kollect-controllers",
         ]),
-        "xtask" | "kollect-e2e" => Rule::Any,
+        "xtask" | "kollect-e2e" | "kollect-bench" => Rule::Any,
         _ => return None,
     })
 }
