@@ -117,6 +117,12 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn now_nanos() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -130,10 +136,11 @@ struct Collecting {
     gvk: Gvk,
     latencies: Mutex<Vec<u64>>,
     failures: Mutex<u64>,
+    relisted: Mutex<Vec<kollect_api::row::Row>>,
 }
 
 impl Collecting {
-    fn row(&self, object: &RawObject) -> Option<kollect_api::row::Row> {
+    fn row(&self, object: &RawObject<'_>) -> Option<kollect_api::row::Row> {
         let extracted = self.extractor.extract_from_slice(object.json.as_bytes());
         if extracted.is_err() {
             *self
@@ -146,12 +153,24 @@ impl Collecting {
 }
 
 impl Consumer for Collecting {
-    fn reset(&self, objects: &[RawObject]) {
-        let rows = objects.iter().filter_map(|o| self.row(o)).collect();
-        self.store.replace_target(&self.target, &self.gvk, rows);
+    fn relist_begin(&self) {
+        lock(&self.relisted).clear();
     }
 
-    fn upsert(&self, object: &RawObject) {
+    fn listed(&self, object: &RawObject<'_>) {
+        if let Some(row) = self.row(object) {
+            lock(&self.relisted).push(row);
+        }
+    }
+
+    fn relist_end(&self, complete: bool) {
+        let rows = std::mem::take(&mut *lock(&self.relisted));
+        if complete {
+            self.store.replace_target(&self.target, &self.gvk, rows);
+        }
+    }
+
+    fn upsert(&self, object: &RawObject<'_>) {
         let Some(row) = self.row(object) else { return };
         let sent = row
             .attributes
@@ -169,7 +188,7 @@ impl Consumer for Collecting {
         }
     }
 
-    fn delete(&self, object: &RawObject) {
+    fn delete(&self, object: &RawObject<'_>) {
         self.store.remove(&self.target, &object.uid);
     }
 }
@@ -198,6 +217,7 @@ async fn collector(kubeconfig: &Path) -> Result<()> {
         gvk: Gvk::new("", "v1", "ConfigMap"),
         latencies: Mutex::new(Vec::new()),
         failures: Mutex::new(0),
+        relisted: Mutex::new(Vec::new()),
     });
     let client = client(kubeconfig).await?;
     let watches = Watches::new(client);

@@ -12,6 +12,7 @@
 //! ([`WatchStatus`]): synced once, relists, last error.
 
 use std::{
+    borrow::Cow,
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError, Weak},
     time::Duration,
@@ -77,31 +78,41 @@ pub enum WatchScope {
     Namespace(String),
 }
 
-/// One object as it arrived.
+/// One object as it arrived, borrowed from the response: valid only during the call it is
+/// passed to (copy what you keep — normally just the row you extract).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawObject {
+pub struct RawObject<'a> {
     /// The object's JSON (or its `PartialObjectMetadata` JSON).
-    pub json: Box<str>,
+    pub json: &'a str,
     /// `metadata.namespace` (`""` for cluster-scoped objects).
-    pub namespace: Box<str>,
+    pub namespace: Cow<'a, str>,
     /// `metadata.name`.
-    pub name: Box<str>,
+    pub name: Cow<'a, str>,
     /// `metadata.uid`.
-    pub uid: Box<str>,
+    pub uid: Cow<'a, str>,
     /// `metadata.resourceVersion`.
-    pub resource_version: Box<str>,
+    pub resource_version: Cow<'a, str>,
 }
 
 /// What a subscriber does with a watch's objects. Called from the watch task; must not block
 /// for long.
+///
+/// A (re)list streams the complete state page by page: [`relist_begin`](Self::relist_begin),
+/// [`listed`](Self::listed) for every object, then [`relist_end`](Self::relist_end) — with
+/// `complete: false` when the list failed half-way, in which case what was listed must be
+/// dropped and the previous state kept (the list is retried). Objects not listed in a complete
+/// relist are gone.
 pub trait Consumer: Send + Sync + 'static {
-    /// The complete current state (first list and every relist): objects not in `objects` are
-    /// gone.
-    fn reset(&self, objects: &[RawObject]);
+    /// A (re)list starts.
+    fn relist_begin(&self);
+    /// One object of the (re)list.
+    fn listed(&self, object: &RawObject<'_>);
+    /// The (re)list ended; `complete` says whether every page arrived.
+    fn relist_end(&self, complete: bool);
     /// An object was added or changed.
-    fn upsert(&self, object: &RawObject);
+    fn upsert(&self, object: &RawObject<'_>);
     /// An object was deleted (its last state).
-    fn delete(&self, object: &RawObject);
+    fn delete(&self, object: &RawObject<'_>);
 }
 
 /// The state of one watch.
@@ -128,8 +139,10 @@ struct Shared {
     key: Key,
     consumers: Mutex<Vec<(u64, Arc<dyn Consumer>)>>,
     status: watch::Sender<WatchStatus>,
-    /// A subscriber joined after the first list: relist so it gets the whole state.
+    /// A subscriber joined after the first list started: relist so it gets the whole state.
     relist: Notify,
+    /// The first list has started (joiners must ask for a relist).
+    listing: std::sync::atomic::AtomicBool,
 }
 
 struct Entry {
@@ -260,9 +273,13 @@ impl Watches {
             if let Some(entry) = entries.get_mut(&key) {
                 entry.subscribers += 1;
                 lock(&entry.shared.consumers).push((id, consumer));
-                // The newcomer needs the full state. Before the first list it comes with it;
-                // afterwards the watch relists once and hands it to everyone.
-                if entry.shared.status.borrow().lists > 0 {
+                // The newcomer needs the full state. Before the first list starts it comes with
+                // it; afterwards the watch relists once and hands it to everyone.
+                if entry
+                    .shared
+                    .listing
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                {
                     entry.shared.relist.notify_one();
                 }
                 entry.shared.status.subscribe()
@@ -272,6 +289,7 @@ impl Watches {
                     consumers: Mutex::new(vec![(id, consumer)]),
                     status: watch::channel(WatchStatus::default()).0,
                     relist: Notify::new(),
+                    listing: std::sync::atomic::AtomicBool::new(false),
                 });
                 let status = shared.status.subscribe();
                 let task = tokio::spawn(run(self.client.clone(), Arc::clone(&shared)));
@@ -351,11 +369,8 @@ async fn run(client: Client, shared: Arc<Shared>) {
     let mut resource_version: Option<String> = None;
     loop {
         let stop = match resource_version.clone() {
-            None => match list(&client, &shared.key).await {
-                Ok((objects, rv)) => {
-                    for consumer in consumers(&shared) {
-                        consumer.reset(&objects);
-                    }
+            None => match relist(&client, &shared).await {
+                Ok(rv) => {
                     shared.status.send_modify(|s| {
                         s.synced = true;
                         s.lists += 1;
@@ -428,15 +443,15 @@ struct MetaFields<'a> {
     resource_version: std::borrow::Cow<'a, str>,
 }
 
-fn raw_object(json: &RawValue) -> Result<RawObject, String> {
+fn raw_object(json: &RawValue) -> Result<RawObject<'_>, String> {
     let meta: Meta<'_> =
         serde_json::from_str(json.get()).map_err(|e| format!("an object without metadata: {e}"))?;
     Ok(RawObject {
-        json: json.get().into(),
-        namespace: meta.metadata.namespace.unwrap_or_default().into(),
-        name: meta.metadata.name.into(),
-        uid: meta.metadata.uid.into(),
-        resource_version: meta.metadata.resource_version.into(),
+        json: json.get(),
+        namespace: meta.metadata.namespace.unwrap_or_default(),
+        name: meta.metadata.name,
+        uid: meta.metadata.uid,
+        resource_version: meta.metadata.resource_version,
     })
 }
 
@@ -456,9 +471,28 @@ struct ListMeta {
     continue_token: String,
 }
 
-/// Lists every object, page by page; the resourceVersion to watch from.
-async fn list(client: &Client, key: &Key) -> Result<(Vec<RawObject>, String), kube::Error> {
-    let mut objects = Vec::new();
+/// Lists every object, page by page, streaming each page to the consumers; the resourceVersion
+/// to watch from. Only one page of objects is in memory at a time.
+async fn relist(client: &Client, shared: &Shared) -> Result<String, kube::Error> {
+    shared
+        .listing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let consumers = consumers(shared);
+    for consumer in &consumers {
+        consumer.relist_begin();
+    }
+    let result = list_pages(client, &shared.key, &consumers).await;
+    for consumer in &consumers {
+        consumer.relist_end(result.is_ok());
+    }
+    result
+}
+
+async fn list_pages(
+    client: &Client,
+    key: &Key,
+    consumers: &[Arc<dyn Consumer>],
+) -> Result<String, kube::Error> {
     let mut token = String::new();
     loop {
         let mut uri = format!("{}?limit={PAGE_SIZE}", path(key));
@@ -473,13 +507,14 @@ async fn list(client: &Client, key: &Key) -> Result<(Vec<RawObject>, String), ku
         let text = client.request_text(request).await?;
         let page: ListPage<'_> = serde_json::from_str(&text).map_err(kube::Error::SerdeError)?;
         for item in page.items {
-            objects.push(
-                raw_object(item)
-                    .map_err(|m| kube::Error::Api(Box::new(Status::failure(&m, "BadResponse"))))?,
-            );
+            let object = raw_object(item)
+                .map_err(|m| kube::Error::Api(Box::new(Status::failure(&m, "BadResponse"))))?;
+            for consumer in consumers {
+                consumer.listed(&object);
+            }
         }
         if page.metadata.continue_token.is_empty() {
-            return Ok((objects, page.metadata.resource_version));
+            return Ok(page.metadata.resource_version);
         }
         token = page.metadata.continue_token;
     }

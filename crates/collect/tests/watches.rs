@@ -29,29 +29,46 @@ use serde_json::{Value, json};
 struct TargetConsumer {
     store: Arc<Store>,
     target: TargetKey,
+    relisted: Mutex<Vec<Row>>,
 }
 
-fn row(object: &RawObject) -> Row {
-    let value: Value = serde_json::from_str(&object.json).unwrap();
+fn target_consumer(store: &Arc<Store>, target: &TargetKey) -> Arc<TargetConsumer> {
+    Arc::new(TargetConsumer {
+        store: Arc::clone(store),
+        target: target.clone(),
+        relisted: Mutex::new(Vec::new()),
+    })
+}
+
+fn row(object: &RawObject<'_>) -> Row {
+    let value: Value = serde_json::from_str(object.json).unwrap();
     let v = value.pointer("/data/v").cloned().unwrap_or(Value::Null);
     Row {
-        namespace: object.namespace.clone(),
-        name: object.name.clone(),
-        uid: object.uid.clone(),
-        resource_version: object.resource_version.clone(),
+        namespace: object.namespace.as_ref().into(),
+        name: object.name.as_ref().into(),
+        uid: object.uid.as_ref().into(),
+        resource_version: object.resource_version.as_ref().into(),
         attributes: Attributes::from_map(json!({"v": v}).as_object().unwrap()),
     }
 }
 
 impl Consumer for TargetConsumer {
-    fn reset(&self, objects: &[RawObject]) {
-        self.store
-            .replace_target(&self.target, &gvk(), objects.iter().map(row).collect());
+    fn relist_begin(&self) {
+        self.relisted.lock().unwrap().clear();
     }
-    fn upsert(&self, object: &RawObject) {
+    fn listed(&self, object: &RawObject<'_>) {
+        self.relisted.lock().unwrap().push(row(object));
+    }
+    fn relist_end(&self, complete: bool) {
+        let rows = std::mem::take(&mut *self.relisted.lock().unwrap());
+        if complete {
+            self.store.replace_target(&self.target, &gvk(), rows);
+        }
+    }
+    fn upsert(&self, object: &RawObject<'_>) {
         self.store.upsert(&self.target, &gvk(), row(object));
     }
-    fn delete(&self, object: &RawObject) {
+    fn delete(&self, object: &RawObject<'_>) {
         self.store.remove(&self.target, &object.uid);
     }
 }
@@ -137,10 +154,7 @@ async fn two_targets_share_one_watch_and_see_every_change() {
             &configmaps(),
             WatchScope::Cluster,
             Shape::Full,
-            Arc::new(TargetConsumer {
-                store: Arc::clone(&store),
-                target: first.clone(),
-            }),
+            target_consumer(&store, &first),
         )
         .await
         .unwrap();
@@ -149,10 +163,7 @@ async fn two_targets_share_one_watch_and_see_every_change() {
             &configmaps(),
             WatchScope::Cluster,
             Shape::Full,
-            Arc::new(TargetConsumer {
-                store: Arc::clone(&store),
-                target: second.clone(),
-            }),
+            target_consumer(&store, &second),
         )
         .await
         .unwrap();
@@ -202,15 +213,17 @@ async fn two_targets_share_one_watch_and_see_every_change() {
 /// Records the JSON of every object it gets.
 struct Names(Arc<Mutex<Vec<String>>>);
 impl Consumer for Names {
-    fn reset(&self, objects: &[RawObject]) {
-        let mut names = self.0.lock().unwrap();
-        names.clear();
-        names.extend(objects.iter().map(|o| o.json.to_string()));
+    fn relist_begin(&self) {
+        self.0.lock().unwrap().clear();
     }
-    fn upsert(&self, object: &RawObject) {
-        self.0.lock().unwrap().push(object.json.to_string());
+    fn listed(&self, object: &RawObject<'_>) {
+        self.0.lock().unwrap().push(object.json.to_owned());
     }
-    fn delete(&self, _: &RawObject) {}
+    fn relist_end(&self, _: bool) {}
+    fn upsert(&self, object: &RawObject<'_>) {
+        self.0.lock().unwrap().push(object.json.to_owned());
+    }
+    fn delete(&self, _: &RawObject<'_>) {}
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -294,10 +307,7 @@ async fn recovers(faults: Vec<Fault>, met: fn(&[kollect_testkit::RequestRecord])
             &configmaps(),
             WatchScope::Cluster,
             Shape::Full,
-            Arc::new(TargetConsumer {
-                store: Arc::clone(&store),
-                target: target.clone(),
-            }),
+            target_consumer(&store, &target),
         )
         .await
         .unwrap();
@@ -417,10 +427,7 @@ async fn a_late_subscriber_gets_the_whole_state_and_the_last_one_out_stops_the_w
             &configmaps(),
             WatchScope::Cluster,
             Shape::Full,
-            Arc::new(TargetConsumer {
-                store: Arc::clone(&store),
-                target: early.clone(),
-            }),
+            target_consumer(&store, &early),
         )
         .await
         .unwrap();
@@ -430,10 +437,7 @@ async fn a_late_subscriber_gets_the_whole_state_and_the_last_one_out_stops_the_w
             &configmaps(),
             WatchScope::Cluster,
             Shape::Full,
-            Arc::new(TargetConsumer {
-                store: Arc::clone(&store),
-                target: late.clone(),
-            }),
+            target_consumer(&store, &late),
         )
         .await
         .unwrap();
@@ -466,12 +470,7 @@ async fn a_kind_installed_after_start_is_collected() {
     let widgets = GroupVersionKind::gvk("example.com", "v1", "Widget");
     let store = Arc::new(Store::new());
     let target = TargetKey::namespaced("default", "widgets");
-    let consumer = || {
-        Arc::new(TargetConsumer {
-            store: Arc::clone(&store),
-            target: target.clone(),
-        })
-    };
+    let consumer = || target_consumer(&store, &target);
     let error = watches
         .subscribe(&widgets, WatchScope::Cluster, Shape::Full, consumer())
         .await
