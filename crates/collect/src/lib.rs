@@ -8,6 +8,8 @@
 //! * [`StaticSource`]: objects read from folders of manifests and `kubectl get` dumps (YAML,
 //!   JSON, `kind: List`, gzip), for the offline CLI and for fixtures.
 //!
+//! * [`filter`]: the namespace sets, label selectors and watch opt-in/opt-out labels a target
+//!   collects by (pipeline spec §2.9).
 //! * [`Watches`]: shared lean watches — one list+watch per (resource, shape, namespace scope)
 //!   for any number of subscribers, metadata-only when asked, raw bytes to subscribers, 410
 //!   relists without lost or duplicated rows, back-off, bookmarks and per-watch status.
@@ -15,6 +17,7 @@
 //! The crate depends on `kollect-api` only; extraction is the caller's (the wiring crates turn
 //! objects into rows with `kollect-extract`).
 
+pub mod filter;
 mod source;
 mod store;
 mod watch;
