@@ -76,16 +76,7 @@ impl Snapshot {
 }
 
 fn items_json(items: &[TargetRow]) -> String {
-    let mut out = String::with_capacity(items.len() * 256 + 2);
-    out.push('[');
-    for (index, item) in items.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        item.write(&mut out);
-    }
-    out.push(']');
-    out
+    kollect_api::row::encode_target_rows(items)
 }
 
 /// What an envelope carries besides its items.

@@ -152,12 +152,22 @@ impl Item<'_> {
 /// The canonical JSON array of `items`, in the order given (sort them with
 /// [`Item::canonical_cmp`] first for fingerprints).
 pub fn encode_items(items: &[Item<'_>]) -> String {
-    let mut out = String::from("[");
+    encode_array(items, Item::write)
+}
+
+/// The canonical JSON array of rows collected by targets, in the order given.
+pub fn encode_target_rows(rows: &[TargetRow]) -> String {
+    encode_array(rows, TargetRow::write)
+}
+
+fn encode_array<T>(items: &[T], write: impl Fn(&T, &mut String)) -> String {
+    let mut out = String::with_capacity(items.len() * 256 + 2);
+    out.push('[');
     for (index, item) in items.iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
-        item.write(&mut out);
+        write(item, &mut out);
     }
     out.push(']');
     out
