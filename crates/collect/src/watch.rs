@@ -137,12 +137,21 @@ struct Key {
 
 struct Shared {
     key: Key,
-    consumers: Mutex<Vec<(u64, Arc<dyn Consumer>)>>,
+    consumers: Mutex<Vec<Subscriber>>,
+    /// The label selector the list and watch send: the one every subscriber declared, if they
+    /// all declared the same; none otherwise. Fixed at each (re)list.
+    selector: Mutex<Option<String>>,
     status: watch::Sender<WatchStatus>,
     /// A subscriber joined after the first list started: relist so it gets the whole state.
     relist: Notify,
     /// The first list has started (joiners must ask for a relist).
     listing: std::sync::atomic::AtomicBool,
+}
+
+struct Subscriber {
+    id: u64,
+    consumer: Arc<dyn Consumer>,
+    selector: Option<String>,
 }
 
 struct Entry {
@@ -239,13 +248,29 @@ impl Watches {
 
     /// Subscribes `consumer` to the objects of `gvk` in `scope` with `shape`. Joins the running
     /// watch for the same resource, shape and scope, or starts one. Every subscriber gets the
-    /// whole state through [`Consumer::reset`]: subscribers that arrive together share the
-    /// first list; one that joins later makes the watch relist once for everyone.
+    /// whole state through a relist: subscribers that arrive together share the first list; one
+    /// that joins later makes the watch relist once for everyone.
     pub async fn subscribe(
         &self,
         gvk: &GroupVersionKind,
         scope: WatchScope,
         shape: Shape,
+        consumer: Arc<dyn Consumer>,
+    ) -> Result<Subscription, WatchError> {
+        self.subscribe_selected(gvk, scope, shape, None, consumer)
+            .await
+    }
+
+    /// Like [`subscribe`](Self::subscribe) for a subscriber that only wants objects matching
+    /// `label_selector` (a `labelSelector` query string) and filters them itself too. When every
+    /// subscriber of the watch declares the same selector, it is sent to the server so
+    /// non-matching objects never cross the wire; otherwise the watch asks for everything.
+    pub async fn subscribe_selected(
+        &self,
+        gvk: &GroupVersionKind,
+        scope: WatchScope,
+        shape: Shape,
+        label_selector: Option<String>,
         consumer: Arc<dyn Consumer>,
     ) -> Result<Subscription, WatchError> {
         let (resource, capabilities) = self.resolve(gvk).await?;
@@ -272,7 +297,11 @@ impl Watches {
             let mut entries = lock(&self.entries);
             if let Some(entry) = entries.get_mut(&key) {
                 entry.subscribers += 1;
-                lock(&entry.shared.consumers).push((id, consumer));
+                lock(&entry.shared.consumers).push(Subscriber {
+                    id,
+                    consumer,
+                    selector: label_selector,
+                });
                 // The newcomer needs the full state. Before the first list starts it comes with
                 // it; afterwards the watch relists once and hands it to everyone.
                 if entry
@@ -286,7 +315,12 @@ impl Watches {
             } else {
                 let shared = Arc::new(Shared {
                     key: key.clone(),
-                    consumers: Mutex::new(vec![(id, consumer)]),
+                    consumers: Mutex::new(vec![Subscriber {
+                        id,
+                        consumer,
+                        selector: label_selector,
+                    }]),
+                    selector: Mutex::new(None),
                     status: watch::channel(WatchStatus::default()).0,
                     relist: Notify::new(),
                     listing: std::sync::atomic::AtomicBool::new(false),
@@ -319,7 +353,7 @@ impl Watches {
         let Some(entry) = entries.get_mut(key) else {
             return;
         };
-        lock(&entry.shared.consumers).retain(|(other, _)| *other != id);
+        lock(&entry.shared.consumers).retain(|subscriber| subscriber.id != id);
         entry.subscribers -= 1;
         if entry.subscribers == 0
             && let Some(entry) = entries.remove(key)
@@ -354,8 +388,24 @@ fn classify(error: &kube::Error) -> Stop {
 fn consumers(shared: &Shared) -> Vec<Arc<dyn Consumer>> {
     lock(&shared.consumers)
         .iter()
-        .map(|(_, c)| Arc::clone(c))
+        .map(|s| Arc::clone(&s.consumer))
         .collect()
+}
+
+/// The selector every subscriber declared, if they all declared the same one.
+fn common_selector(shared: &Shared) -> Option<String> {
+    let subscribers = lock(&shared.consumers);
+    let first = subscribers.first()?.selector.clone()?;
+    subscribers
+        .iter()
+        .all(|s| s.selector.as_deref() == Some(first.as_str()))
+        .then_some(first)
+}
+
+fn selector_query(selector: Option<&str>) -> String {
+    selector.map_or_else(String::new, |s| {
+        format!("&labelSelector={}", form_encode(s))
+    })
 }
 
 /// How long a new watch waits for more subscribers before its first list, so targets registered
@@ -478,10 +528,12 @@ async fn relist(client: &Client, shared: &Shared) -> Result<String, kube::Error>
         .listing
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let consumers = consumers(shared);
+    let selector = common_selector(shared);
+    lock(&shared.selector).clone_from(&selector);
     for consumer in &consumers {
         consumer.relist_begin();
     }
-    let result = list_pages(client, &shared.key, &consumers).await;
+    let result = list_pages(client, &shared.key, selector.as_deref(), &consumers).await;
     for consumer in &consumers {
         consumer.relist_end(result.is_ok());
     }
@@ -491,11 +543,16 @@ async fn relist(client: &Client, shared: &Shared) -> Result<String, kube::Error>
 async fn list_pages(
     client: &Client,
     key: &Key,
+    selector: Option<&str>,
     consumers: &[Arc<dyn Consumer>],
 ) -> Result<String, kube::Error> {
     let mut token = String::new();
     loop {
-        let mut uri = format!("{}?limit={PAGE_SIZE}", path(key));
+        let mut uri = format!(
+            "{}?limit={PAGE_SIZE}{}",
+            path(key),
+            selector_query(selector)
+        );
         if !token.is_empty() {
             uri.push_str("&continue=");
             uri.push_str(&form_encode(&token));
@@ -547,10 +604,12 @@ async fn watch_from(
     resource_version: &mut Option<String>,
     backoff: &mut Duration,
 ) -> Stop {
+    let selector = lock(&shared.selector).clone();
     let uri = format!(
-        "{}?watch=true&resourceVersion={}&allowWatchBookmarks=true&timeoutSeconds={WATCH_TIMEOUT_SECONDS}",
+        "{}?watch=true&resourceVersion={}&allowWatchBookmarks=true&timeoutSeconds={WATCH_TIMEOUT_SECONDS}{}",
         path(&shared.key),
-        form_encode(rv)
+        form_encode(rv),
+        selector_query(selector.as_deref())
     );
     let request = match http::Request::get(uri)
         .header(http::header::ACCEPT, accept(shared.key.shape, false))

@@ -506,3 +506,105 @@ async fn a_kind_installed_after_start_is_collected() {
         BTreeMap::from([("w1".to_owned(), "x".to_owned())])
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_selector_every_subscriber_shares_is_sent_to_the_server() {
+    let server = server().await;
+    let client = server.client().await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let labelled = |name: &str, app: &str| -> ConfigMap {
+        serde_json::from_value(
+            json!({"metadata": {"name": name, "labels": {"app": app}}, "data": {"v": app}}),
+        )
+        .unwrap()
+    };
+    api.create(&PostParams::default(), &labelled("a", "demo"))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &labelled("b", "other"))
+        .await
+        .unwrap();
+    server.clear_requests();
+    let store = Arc::new(Store::new());
+    let watches = Watches::new(client.clone());
+    let (one, two) = (
+        TargetKey::namespaced("default", "one"),
+        TargetKey::namespaced("default", "two"),
+    );
+    let mut first = watches
+        .subscribe_selected(
+            &configmaps(),
+            WatchScope::Cluster,
+            Shape::Full,
+            Some("app=demo".into()),
+            target_consumer(&store, &one),
+        )
+        .await
+        .unwrap();
+    let _second = watches
+        .subscribe_selected(
+            &configmaps(),
+            WatchScope::Cluster,
+            Shape::Full,
+            Some("app=demo".into()),
+            target_consumer(&store, &two),
+        )
+        .await
+        .unwrap();
+    first.synced().await;
+    // The consumers here do not filter: only the server's selector keeps `b` out.
+    assert_eq!(
+        rows(&store, &one),
+        BTreeMap::from([("a".to_owned(), "demo".to_owned())])
+    );
+    api.create(&PostParams::default(), &labelled("c", "other"))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &labelled("d", "demo"))
+        .await
+        .unwrap();
+    eventually("the matching object arrives", || {
+        rows(&store, &two).len() == 2
+    })
+    .await;
+    assert!(!rows(&store, &two).contains_key("c"));
+    let requests = server.requests();
+    let reads: Vec<_> = requests
+        .iter()
+        .filter(|r| {
+            r.resource == "configmaps" && r.method == "GET" && r.query.contains("limit=")
+                || r.verb == "watch"
+        })
+        .collect();
+    assert!(
+        !reads.is_empty()
+            && reads
+                .iter()
+                .all(|r| r.query.contains("labelSelector=app%3Ddemo")),
+        "{reads:#?}"
+    );
+
+    // A subscriber without that selector widens the watch (one relist for everyone).
+    let everything = TargetKey::namespaced("default", "everything");
+    let _third = watches
+        .subscribe(
+            &configmaps(),
+            WatchScope::Cluster,
+            Shape::Full,
+            target_consumer(&store, &everything),
+        )
+        .await
+        .unwrap();
+    eventually("the wide subscriber sees every object", || {
+        rows(&store, &everything).len() == 4
+    })
+    .await;
+    let last_list = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == "list" && r.resource == "configmaps" && r.query.contains("limit=500"))
+        .last()
+        .unwrap();
+    assert!(!last_list.query.contains("labelSelector"), "{last_list:?}");
+    assert_eq!(watches.running(), 1);
+}
