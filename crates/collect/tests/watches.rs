@@ -602,8 +602,7 @@ async fn a_selector_every_subscriber_shares_is_sent_to_the_server() {
     let last_list = server
         .requests()
         .into_iter()
-        .filter(|r| r.verb == "list" && r.resource == "configmaps" && r.query.contains("limit=500"))
-        .last()
+        .rfind(|r| r.verb == "list" && r.resource == "configmaps" && r.query.contains("limit=500"))
         .unwrap();
     assert!(!last_list.query.contains("labelSelector"), "{last_list:?}");
     assert_eq!(watches.running(), 1);
