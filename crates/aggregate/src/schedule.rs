@@ -13,8 +13,13 @@
 //!    but never longer than `max_delay` after the first unexported change.
 //! 5. **Spacing**: at most one export per effective interval (§6.3 formula; the scope floor is a
 //!    lower bound on it).
+//!
+//! [`drive`] runs a schedule: it waits for changes, sync, requests and timers, and calls the
+//! binding's export when the schedule says so. It is a future; the caller spawns it.
 
-use std::time::{Duration, Instant};
+use std::{future::Future, time::Duration};
+
+use tokio::{sync::watch, time::Instant};
 
 /// The interval used when nothing sets one (the CRD default).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -199,8 +204,92 @@ impl Schedule {
     }
 }
 
+/// What [`drive`] watches.
+#[derive(Debug)]
+pub struct Signals {
+    /// Bumped on every change of the inventory's rows or spec (for example the store's shard
+    /// counter).
+    pub changes: watch::Receiver<u64>,
+    /// Whether every contributing watch has synced once.
+    pub synced: watch::Receiver<bool>,
+    /// Bumped when `kollect.dev/requestedAt` changes.
+    pub requests: watch::Receiver<u64>,
+}
+
+/// One (inventory, sink) binding as the driver sees it.
+pub trait Binding {
+    /// The current payload's digest and the inventory generation (cheap: a cached fingerprint).
+    fn payload(&mut self) -> (String, i64);
+    /// Exports the current payload; on failure, how long to wait before trying again.
+    fn export(&mut self, digest: &str) -> impl Future<Output = Result<(), Duration>> + Send;
+}
+
+/// Runs `schedule` for `binding` until one of the signals' senders is dropped. Export errors are
+/// retried after the delay the binding returns; the schedule only records successes.
+pub async fn drive(
+    mut schedule: Schedule,
+    timing: Timing,
+    mut signals: Signals,
+    binding: &mut impl Binding,
+) -> Schedule {
+    // After a failed export nothing is tried before this, whatever changes meanwhile.
+    let mut not_before: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let (digest, generation) = binding.payload();
+        let synced = *signals.synced.borrow_and_update();
+        let wake = match schedule.decide(now, &timing, synced, &digest, generation) {
+            Decision::Export if not_before.is_some_and(|at| at > now) => not_before,
+            Decision::Export => match binding.export(&digest).await {
+                Ok(()) => {
+                    not_before = None;
+                    schedule.exported(Instant::now(), &digest, generation);
+                    continue;
+                }
+                Err(retry) => {
+                    not_before = Some(Instant::now() + retry);
+                    not_before
+                }
+            },
+            Decision::Unchanged => {
+                schedule.settled();
+                None
+            }
+            Decision::Wait(_, at) => at,
+        };
+        let sleep = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = signals.changes.changed() => {
+                if changed.is_err() {
+                    return schedule;
+                }
+                schedule.changed(Instant::now());
+            }
+            changed = signals.synced.changed() => {
+                if changed.is_err() {
+                    return schedule;
+                }
+            }
+            changed = signals.requests.changed() => {
+                if changed.is_err() {
+                    return schedule;
+                }
+                schedule.request();
+            }
+            () = sleep => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
 
     const S: Duration = Duration::from_secs(1);
@@ -354,5 +443,146 @@ mod tests {
             Decision::Unchanged,
             "the request was used up"
         );
+    }
+
+    /// A binding whose payload the test sets and whose exports it records (virtual time).
+    struct Recorder {
+        payload: Arc<Mutex<String>>,
+        exports: Arc<Mutex<Vec<(Duration, String)>>>,
+        start: Instant,
+        failures: usize,
+    }
+
+    impl Binding for Recorder {
+        fn payload(&mut self) -> (String, i64) {
+            (self.payload.lock().unwrap().clone(), 1)
+        }
+        fn export(&mut self, digest: &str) -> impl Future<Output = Result<(), Duration>> + Send {
+            let result = if self.failures > 0 {
+                self.failures -= 1;
+                Err(2 * S)
+            } else {
+                self.exports
+                    .lock()
+                    .unwrap()
+                    .push((self.start.elapsed(), digest.to_owned()));
+                Ok(())
+            };
+            std::future::ready(result)
+        }
+    }
+
+    struct Harness {
+        changes: watch::Sender<u64>,
+        synced: watch::Sender<bool>,
+        requests: watch::Sender<u64>,
+        payload: Arc<Mutex<String>>,
+        exports: Arc<Mutex<Vec<(Duration, String)>>>,
+        task: tokio::task::JoinHandle<Schedule>,
+    }
+
+    fn harness(timing: Timing, failures: usize) -> Harness {
+        let (changes, changes_rx) = watch::channel(0);
+        let (synced, synced_rx) = watch::channel(false);
+        let (requests, requests_rx) = watch::channel(0);
+        let payload = Arc::new(Mutex::new("d0".to_owned()));
+        let exports = Arc::new(Mutex::new(Vec::new()));
+        let mut recorder = Recorder {
+            payload: Arc::clone(&payload),
+            exports: Arc::clone(&exports),
+            start: Instant::now(),
+            failures,
+        };
+        let signals = Signals {
+            changes: changes_rx,
+            synced: synced_rx,
+            requests: requests_rx,
+        };
+        let task = tokio::spawn(async move {
+            drive(Schedule::default(), timing, signals, &mut recorder).await
+        });
+        Harness {
+            changes,
+            synced,
+            requests,
+            payload,
+            exports,
+            task,
+        }
+    }
+
+    impl Harness {
+        fn change(&self, digest: &str) {
+            *self.payload.lock().unwrap() = digest.to_owned();
+            self.changes.send_modify(|n| *n += 1);
+        }
+        fn exports(&self) -> Vec<(Duration, String)> {
+            self.exports.lock().unwrap().clone()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_driver_waits_for_sync_then_debounces() {
+        let h = harness(
+            Timing {
+                interval: Duration::ZERO,
+                ..timing()
+            },
+            0,
+        );
+        h.change("d1");
+        tokio::time::sleep(10 * S).await;
+        assert!(h.exports().is_empty(), "not synced yet");
+        h.synced.send_replace(true);
+        tokio::time::sleep(S).await;
+        assert_eq!(h.exports().len(), 1);
+        assert_eq!(h.exports()[0].1, "d1");
+        // A burst of changes every 100 ms for 12 s: exported at most every max_delay (5 s).
+        for i in 0..120 {
+            h.change(&format!("b{i}"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(S).await;
+        let burst = h.exports().len() - 1;
+        assert!((2..=4).contains(&burst), "{burst} exports for a 12 s burst");
+        assert_eq!(
+            h.exports().last().unwrap().1,
+            "b119",
+            "the last state is exported"
+        );
+        // Nothing changes: nothing more is sent, however long we wait.
+        let before = h.exports().len();
+        tokio::time::sleep(3600 * S).await;
+        assert_eq!(h.exports().len(), before);
+        drop(h.changes);
+        h.task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_export_at_once_and_failures_are_retried() {
+        let h = harness(timing(), 1);
+        h.synced.send_replace(true);
+        h.change("d1");
+        tokio::time::sleep(S).await;
+        assert!(h.exports().is_empty(), "the first attempt failed");
+        tokio::time::sleep(2 * S).await;
+        assert_eq!(
+            h.exports().len(),
+            1,
+            "retried after the delay the binding asked for"
+        );
+        h.requests.send_modify(|n| *n += 1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            h.exports().len(),
+            2,
+            "a request exports even an unchanged payload"
+        );
+        // A change inside the 30 s interval waits for it.
+        h.change("d2");
+        tokio::time::sleep(5 * S).await;
+        assert_eq!(h.exports().len(), 2);
+        tokio::time::sleep(30 * S).await;
+        assert_eq!(h.exports().last().unwrap().1, "d2");
     }
 }
