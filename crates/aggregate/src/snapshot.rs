@@ -232,7 +232,10 @@ fn partition(
     max_bytes: usize,
 ) -> Result<Parts, PayloadTooLarge> {
     let single = encode_envelope(items, meta, None);
-    if max_bytes == 0 || items.is_empty() || single.len() <= max_bytes {
+    // Whether one part is enough is measured with the longest timestamp too (DECISIONS Q6).
+    let longest =
+        single.len() + LONGEST_EXPORTED_AT.len() - format_exported_at(&meta.exported_at).len();
+    if max_bytes == 0 || items.is_empty() || longest <= max_bytes {
         let checksum = sha256_hex(items_json(items).as_bytes());
         return Ok(Parts {
             parts: vec![Part {

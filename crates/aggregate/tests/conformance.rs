@@ -251,10 +251,16 @@ fn part_01_to_06_partitioning() {
         ),
         (1, 1, 1, 0)
     );
-    // PART-02: one item, max = its envelope length → one part.
+    // PART-02: one item, max = its envelope length → one part. Sizes are measured with the
+    // longest `exportedAt` (30 bytes; this one has 20), so boundaries never depend on the clock
+    // (DECISIONS Q6): the envelope "fits" at its length plus that difference.
     let one = Snapshot::new(vec![golden()]);
-    let full = one.envelope(&m).len();
+    let full = one.envelope(&m).len() + 10;
     assert_eq!(one.partition(&m, full).unwrap().parts.len(), 1);
+    assert!(
+        one.partition(&m, full - 1).is_err(),
+        "a single row that cannot fit is refused"
+    );
     // PART-05: max 0 → single marker-less part.
     let parts = one.partition(&m, 0).unwrap();
     assert!(!parts.parts[0].envelope.contains("partIndex"));

@@ -20,6 +20,22 @@ pub struct NamespaceInfo {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// Whether a selector is well-formed: known operators, values where they belong.
+pub fn selector_is_valid(selector: &LabelSelector) -> bool {
+    selector
+        .match_expressions
+        .iter()
+        .flatten()
+        .all(|requirement| {
+            let values = requirement.values.as_deref().unwrap_or_default();
+            match requirement.operator.as_str() {
+                "In" | "NotIn" => !values.is_empty(),
+                "Exists" | "DoesNotExist" => values.is_empty(),
+                _ => false,
+            }
+        })
+}
+
 /// Whether a (present) label selector matches `labels`. A selector with an unknown operator or
 /// malformed values matches nothing (fail closed, DECISIONS Q10). `{}` matches everything.
 pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
@@ -125,7 +141,8 @@ pub fn namespace_sets(
                     .filter
                     .namespace_exclude_selector
                     .as_ref()
-                    .is_none_or(|s| !selector_matches(s, &ns.labels))
+                    // An invalid exclude selector excludes everything (fail closed, DECISIONS Q10).
+                    .is_none_or(|s| selector_is_valid(s) && !selector_matches(s, &ns.labels))
             })
             .map(|ns| ns.name.clone()),
     );
@@ -332,6 +349,11 @@ mod tests {
         assert!(
             run(serde_json::json!({"namespaceExcludeSelector": {}}), None).is_empty(),
             "{{}} excludes everything"
+        );
+        let invalid = serde_json::json!({"namespaceExcludeSelector": {"matchExpressions": [{"key": "skip", "operator": "Bogus"}]}});
+        assert!(
+            run(invalid, None).is_empty(),
+            "an invalid exclude selector fails closed"
         );
     }
 

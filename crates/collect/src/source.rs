@@ -242,7 +242,9 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<SourceErr
         if hidden {
             continue;
         }
-        if child.is_dir() {
+        // Symlinked folders are not followed: a link loop would recurse without end.
+        let link = std::fs::symlink_metadata(&child).is_ok_and(|m| m.file_type().is_symlink());
+        if child.is_dir() && !link {
             collect_files(&child, out, errors);
         } else if is_manifest(&child) {
             out.push(child);

@@ -191,14 +191,8 @@ impl Store {
                 .and_then(|shard| shard.targets.remove(target))
                 .is_some();
             if removed {
+                // The emptied shard stays, so its counter keeps growing instead of falling to 0.
                 inner.touch(&target.namespace);
-                if inner
-                    .shards
-                    .get(&target.namespace)
-                    .is_some_and(|s| s.targets.is_empty())
-                {
-                    inner.shards.remove(&target.namespace);
-                }
             }
             removed
         };
@@ -211,9 +205,14 @@ impl Store {
     pub fn remove_namespace(&self, namespace: &str) {
         let removed = {
             let mut inner = self.write();
-            let removed = inner.shards.remove(namespace).is_some();
+            let removed = inner
+                .shards
+                .get_mut(namespace)
+                .is_some_and(|shard| !std::mem::take(&mut shard.targets).is_empty());
             if removed {
-                inner.sequence += 1;
+                // Emptied, not forgotten: the counter keeps growing (see `counter`).
+                let namespace: Arc<str> = Arc::from(namespace);
+                inner.touch(&namespace);
             }
             removed
         };
@@ -262,9 +261,44 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// The shards, in ascending order.
+    /// The shards that hold rows, in ascending order.
     pub fn namespaces(&self) -> Vec<Arc<str>> {
-        self.read().shards.keys().cloned().collect()
+        self.read()
+            .shards
+            .iter()
+            .filter(|(_, shard)| shard.targets.values().any(|e| !e.rows.is_empty()))
+            .map(|(namespace, _)| Arc::clone(namespace))
+            .collect()
+    }
+
+    /// The rows of a shard that come from one kind of target: a `KollectInventory` exports only
+    /// its namespace's namespaced targets (DECISIONS API 24).
+    pub fn snapshot_of(&self, namespace: &str, scope: TargetScope) -> Vec<TargetRow> {
+        let inner = self.read();
+        let Some(shard) = inner.shards.get(namespace) else {
+            return Vec::new();
+        };
+        shard
+            .targets
+            .iter()
+            .filter(|(target, _)| target.scope == scope)
+            .flat_map(|(target, entry)| rows_of(target, entry))
+            .collect()
+    }
+
+    /// The shard's counter and rows read together, so a cache keyed on the counter never holds
+    /// rows of another state.
+    pub fn versioned_snapshot(&self, namespace: &str) -> (u64, Vec<TargetRow>) {
+        let inner = self.read();
+        let Some(shard) = inner.shards.get(namespace) else {
+            return (0, Vec::new());
+        };
+        let rows = shard
+            .targets
+            .iter()
+            .flat_map(|(target, entry)| rows_of(target, entry))
+            .collect();
+        (shard.counter, rows)
     }
 
     /// Receives the target namespace of every change, for schedulers.
@@ -337,10 +371,12 @@ mod tests {
         let third = store.counter("team-a");
         assert!(third > second);
         store.remove_namespace("team-a");
-        assert_eq!(store.counter("team-a"), 0);
+        let emptied = store.counter("team-a");
+        assert!(emptied > third, "removing a shard is a change too");
+        assert_eq!(store.count("team-a"), 0);
         store.upsert(&a, &gvk(), row("u1", "a"));
         assert!(
-            store.counter("team-a") > third,
+            store.counter("team-a") > emptied,
             "a re-created shard never repeats a counter"
         );
     }

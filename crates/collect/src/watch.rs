@@ -35,6 +35,9 @@ use tokio::{
 const PAGE_SIZE: u32 = 500;
 /// Server-side watch timeout; the watch is then resumed from its resourceVersion.
 const WATCH_TIMEOUT_SECONDS: u32 = 290;
+/// Longest silence accepted on a watch: the server timeout plus a margin (bookmarks and the
+/// server's own timeout normally end silences well before).
+const IDLE_LIMIT: Duration = Duration::from_secs(WATCH_TIMEOUT_SECONDS as u64 + 30);
 /// First and longest back-off after a failure.
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -150,8 +153,27 @@ struct Shared {
 
 struct Subscriber {
     id: u64,
-    consumer: Arc<dyn Consumer>,
     selector: Option<String>,
+    member: Arc<Member>,
+}
+
+/// A subscriber as the watch task calls it.
+struct Member {
+    consumer: Arc<dyn Consumer>,
+    /// Cleared on unsubscribe, under the same lock callbacks hold: once unsubscribed, the
+    /// consumer is never called again, even by a relist or event already under way.
+    active: Mutex<bool>,
+    /// Whether a complete (re)list has included this subscriber (its own sync gate).
+    synced: watch::Sender<bool>,
+}
+
+impl Member {
+    fn call(&self, f: impl FnOnce(&dyn Consumer)) {
+        let active = lock(&self.active);
+        if *active {
+            f(self.consumer.as_ref());
+        }
+    }
 }
 
 struct Entry {
@@ -166,6 +188,15 @@ pub struct Watches {
     entries: Mutex<HashMap<Key, Entry>>,
     next_id: Mutex<u64>,
     me: Weak<Watches>,
+}
+
+impl Drop for Watches {
+    fn drop(&mut self) {
+        // Watch tasks must not outlive their owner.
+        for entry in lock(&self.entries).values() {
+            entry.task.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Watches {
@@ -185,6 +216,7 @@ pub struct Subscription {
     key: Key,
     id: u64,
     status: watch::Receiver<WatchStatus>,
+    synced: watch::Receiver<bool>,
     /// The resolved resource.
     pub resource: ApiResource,
     /// Whether the kind is namespaced.
@@ -200,14 +232,18 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    /// The watch's current state.
+    /// The watch's current state; `synced` is this subscriber's own: a complete list has
+    /// included it.
     pub fn status(&self) -> WatchStatus {
-        self.status.borrow().clone()
+        let mut status = self.status.borrow().clone();
+        status.synced = *self.synced.borrow();
+        status
     }
 
-    /// Waits until the watch has listed once.
+    /// Waits until a complete list has included this subscriber (DECISIONS Q7: a subscriber
+    /// that joins a running watch is not synced until the relist it causes has completed).
     pub async fn synced(&mut self) {
-        let _ = self.status.wait_for(|s| s.synced).await;
+        let _ = self.synced.wait_for(|synced| *synced).await;
     }
 }
 
@@ -293,14 +329,27 @@ impl Watches {
             *next += 1;
             *next
         };
+        let member = Arc::new(Member {
+            consumer,
+            active: Mutex::new(true),
+            synced: watch::channel(false).0,
+        });
+        let synced = member.synced.subscribe();
         let status = {
             let mut entries = lock(&self.entries);
+            // A watch whose task died (a consumer panicked) is replaced.
+            if entries
+                .get(&key)
+                .is_some_and(|entry| entry.task.is_finished())
+            {
+                entries.remove(&key);
+            }
             if let Some(entry) = entries.get_mut(&key) {
                 entry.subscribers += 1;
                 lock(&entry.shared.consumers).push(Subscriber {
                     id,
-                    consumer,
                     selector: label_selector,
+                    member: Arc::clone(&member),
                 });
                 // The newcomer needs the full state. Before the first list starts it comes with
                 // it; afterwards the watch relists once and hands it to everyone.
@@ -317,8 +366,8 @@ impl Watches {
                     key: key.clone(),
                     consumers: Mutex::new(vec![Subscriber {
                         id,
-                        consumer,
                         selector: label_selector,
+                        member: Arc::clone(&member),
                     }]),
                     selector: Mutex::new(None),
                     status: watch::channel(WatchStatus::default()).0,
@@ -343,6 +392,7 @@ impl Watches {
             key,
             id,
             status,
+            synced,
             resource,
             namespaced,
         })
@@ -353,7 +403,12 @@ impl Watches {
         let Some(entry) = entries.get_mut(key) else {
             return;
         };
-        lock(&entry.shared.consumers).retain(|subscriber| subscriber.id != id);
+        lock(&entry.shared.consumers).retain(|subscriber| {
+            if subscriber.id == id {
+                *lock(&subscriber.member.active) = false;
+            }
+            subscriber.id != id
+        });
         entry.subscribers -= 1;
         if entry.subscribers == 0
             && let Some(entry) = entries.remove(key)
@@ -374,7 +429,9 @@ enum Stop {
     Expired,
     /// Anything else: back off and resume.
     Failed(String),
-    /// The server ended the watch normally (timeout): resume at once.
+    /// Something unreadable arrived: back off and list again (resuming would meet it again).
+    Corrupt(String),
+    /// The server ended the watch normally (timeout) after delivering events: resume at once.
     Ended,
 }
 
@@ -385,10 +442,10 @@ fn classify(error: &kube::Error) -> Stop {
     }
 }
 
-fn consumers(shared: &Shared) -> Vec<Arc<dyn Consumer>> {
+fn consumers(shared: &Shared) -> Vec<Arc<Member>> {
     lock(&shared.consumers)
         .iter()
-        .map(|s| Arc::clone(&s.consumer))
+        .map(|s| Arc::clone(&s.member))
         .collect()
 }
 
@@ -420,6 +477,11 @@ async fn run(client: Client, shared: Arc<Shared>) {
     loop {
         let stop = match resource_version.clone() {
             None => match relist(&client, &shared).await {
+                // A continue token that expired mid-list: list again, but not in a hot loop.
+                Err(kube::Error::Api(status)) if status.code == 410 => Stop::Failed(format!(
+                    "the list expired before all pages were read ({}); listing again",
+                    status.message
+                )),
                 Ok(rv) => {
                     shared.status.send_modify(|s| {
                         s.synced = true;
@@ -442,6 +504,13 @@ async fn run(client: Client, shared: Arc<Shared>) {
                 resource_version = None;
             }
             Stop::Ended => {}
+            Stop::Corrupt(message) => {
+                tracing::warn!(resource = %shared.key.plural, error = %message, "unreadable watch data; relisting");
+                shared.status.send_modify(|s| s.last_error = Some(message));
+                resource_version = None;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
             Stop::Failed(message) => {
                 tracing::warn!(resource = %shared.key.plural, error = %message, "watch failed; backing off");
                 shared.status.send_modify(|s| s.last_error = Some(message));
@@ -530,12 +599,15 @@ async fn relist(client: &Client, shared: &Shared) -> Result<String, kube::Error>
     let consumers = consumers(shared);
     let selector = common_selector(shared);
     lock(&shared.selector).clone_from(&selector);
-    for consumer in &consumers {
-        consumer.relist_begin();
+    for member in &consumers {
+        member.call(Consumer::relist_begin);
     }
     let result = list_pages(client, &shared.key, selector.as_deref(), &consumers).await;
-    for consumer in &consumers {
-        consumer.relist_end(result.is_ok());
+    for member in &consumers {
+        member.call(|c| c.relist_end(result.is_ok()));
+        if result.is_ok() {
+            member.synced.send_replace(true);
+        }
     }
     result
 }
@@ -544,7 +616,7 @@ async fn list_pages(
     client: &Client,
     key: &Key,
     selector: Option<&str>,
-    consumers: &[Arc<dyn Consumer>],
+    consumers: &[Arc<Member>],
 ) -> Result<String, kube::Error> {
     let mut token = String::new();
     loop {
@@ -566,8 +638,8 @@ async fn list_pages(
         for item in page.items {
             let object = raw_object(item)
                 .map_err(|m| kube::Error::Api(Box::new(Status::failure(&m, "BadResponse"))))?;
-            for consumer in consumers {
-                consumer.listed(&object);
+            for member in consumers {
+                member.call(|c| c.listed(&object));
             }
         }
         if page.metadata.continue_token.is_empty() {
@@ -623,16 +695,28 @@ async fn watch_from(
         Err(error) => return classify(&error),
     };
     let mut line = Vec::new();
+    let mut events = 0usize;
     loop {
         line.clear();
         let read = tokio::select! {
-            read = read_line(&mut stream, &mut line) => read,
+            read = tokio::time::timeout(IDLE_LIMIT, read_line(&mut stream, &mut line)) => read,
             () = shared.relist.notified() => return Stop::Expired,
         };
         match read {
-            Ok(0) => return Stop::Ended,
-            Ok(_) => {}
-            Err(error) => return Stop::Failed(format!("watch stream broke: {error}")),
+            // A connection dropped without a close (a load balancer, a NAT) would wait for ever.
+            Err(_elapsed) => {
+                return Stop::Failed(format!(
+                    "no data on the watch for {}s; reconnecting",
+                    IDLE_LIMIT.as_secs()
+                ));
+            }
+            // A stream that ends before any event is a failure to pace, not a normal end.
+            Ok(Ok(0)) if events == 0 => {
+                return Stop::Failed("the watch ended without sending anything".into());
+            }
+            Ok(Ok(0)) => return Stop::Ended,
+            Ok(Ok(_)) => events += 1,
+            Ok(Err(error)) => return Stop::Failed(format!("watch stream broke: {error}")),
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim();
@@ -641,7 +725,7 @@ async fn watch_from(
         }
         let event: Line<'_> = match serde_json::from_str(text) {
             Ok(event) => event,
-            Err(error) => return Stop::Failed(format!("unreadable watch event: {error}")),
+            Err(error) => return Stop::Corrupt(format!("unreadable watch event: {error}")),
         };
         if event.kind == "ERROR" {
             let status: Status = serde_json::from_str(event.object.get()).unwrap_or_default();
@@ -653,14 +737,18 @@ async fn watch_from(
         }
         let object = match raw_object(event.object) {
             Ok(object) => object,
-            Err(message) => return Stop::Failed(message),
+            Err(message) => return Stop::Corrupt(message),
         };
         if !object.resource_version.is_empty() {
             *resource_version = Some(object.resource_version.to_string());
         }
         match &*event.kind {
-            "ADDED" | "MODIFIED" => consumers(shared).iter().for_each(|c| c.upsert(&object)),
-            "DELETED" => consumers(shared).iter().for_each(|c| c.delete(&object)),
+            "ADDED" | "MODIFIED" => consumers(shared)
+                .iter()
+                .for_each(|m| m.call(|c| c.upsert(&object))),
+            "DELETED" => consumers(shared)
+                .iter()
+                .for_each(|m| m.call(|c| c.delete(&object))),
             _ => {} // BOOKMARK: only the resourceVersion matters.
         }
         *backoff = BACKOFF_START;

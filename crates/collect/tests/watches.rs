@@ -441,10 +441,17 @@ async fn a_late_subscriber_gets_the_whole_state_and_the_last_one_out_stops_the_w
         )
         .await
         .unwrap();
-    eventually("the late subscriber has the state", || {
-        rows(&store, &late).len() == 1
-    })
-    .await;
+    let mut second = second;
+    assert!(
+        !second.status().synced,
+        "a late subscriber is not synced before its relist"
+    );
+    second.synced().await;
+    assert_eq!(
+        rows(&store, &late).len(),
+        1,
+        "synced means the state is there"
+    );
     api.create(&PostParams::default(), &cm("b", "2"))
         .await
         .unwrap();
