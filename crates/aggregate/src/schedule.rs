@@ -218,7 +218,8 @@ pub struct Signals {
 
 /// One (inventory, sink) binding as the driver sees it.
 pub trait Binding {
-    /// The current payload's digest and the inventory generation (cheap: a cached fingerprint).
+    /// The current payload's digest and the inventory generation. Called only when an export
+    /// is due by the clock, so it may build the snapshot.
     fn payload(&mut self) -> (String, i64);
     /// Exports the current payload; on failure, how long to wait before trying again.
     fn export(&mut self, digest: &str) -> impl Future<Output = Result<(), Duration>> + Send;
@@ -236,9 +237,22 @@ pub async fn drive(
     let mut not_before: Option<Instant> = None;
     loop {
         let now = Instant::now();
-        let (digest, generation) = binding.payload();
         let synced = *signals.synced.borrow_and_update();
-        let wake = match schedule.decide(now, &timing, synced, &digest, generation) {
+        // Timing first, with a digest that equals nothing: the payload (a fingerprint of the whole
+        // snapshot) is only computed when an export is otherwise due.
+        let timing_says = schedule.decide(now, &timing, synced, "", i64::MIN);
+        let decision = if timing_says == Decision::Export {
+            let (digest, generation) = binding.payload();
+            (
+                schedule.decide(now, &timing, synced, &digest, generation),
+                digest,
+                generation,
+            )
+        } else {
+            (timing_says, String::new(), 0)
+        };
+        let (decision, digest, generation) = decision;
+        let wake = match decision {
             Decision::Export if not_before.is_some_and(|at| at > now) => not_before,
             Decision::Export => match binding.export(&digest).await {
                 Ok(()) => {

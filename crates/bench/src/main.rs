@@ -20,7 +20,10 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
-use kollect_aggregate::Snapshot;
+use kollect_aggregate::{
+    Snapshot,
+    schedule::{Binding, Schedule, Signals, Timing, drive},
+};
 use kollect_api::{row::Gvk, v1alpha1::ProfileSpec};
 use kollect_collect::{Consumer, RawObject, Shape, Store, TargetKey, WatchScope, Watches};
 use kollect_extract::{ExtractOptions, Extractor, plan::WatchShape};
@@ -137,6 +140,10 @@ struct Collecting {
     latencies: Mutex<Vec<u64>>,
     failures: Mutex<u64>,
     relisted: Mutex<Vec<kollect_api::row::Row>>,
+    /// Send stamps of changes not exported yet, for event→snapshot latency.
+    pending: Mutex<Vec<u128>>,
+    /// Bumped on every row change: the export schedule's change signal.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Collecting {
@@ -179,7 +186,9 @@ impl Consumer for Collecting {
             .and_then(|v| v.as_str())
             .and_then(|s| s.parse::<u128>().ok());
         self.store.upsert(&self.target, &self.gvk, row);
+        self.changes.send_modify(|n| *n += 1);
         if let Some(sent) = sent {
+            lock(&self.pending).push(sent);
             let micros = u64::try_from(now_nanos().saturating_sub(sent) / 1000).unwrap_or(u64::MAX);
             self.latencies
                 .lock()
@@ -190,6 +199,7 @@ impl Consumer for Collecting {
 
     fn delete(&self, object: &RawObject<'_>) {
         self.store.remove(&self.target, &object.uid);
+        self.changes.send_modify(|n| *n += 1);
     }
 }
 
@@ -201,6 +211,7 @@ async fn client(kubeconfig: &Path) -> Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
+#[allow(clippy::too_many_lines)] // one measurement script, top to bottom
 async fn collector(kubeconfig: &Path) -> Result<()> {
     let rss_start = proc_status_kib("VmRSS:");
     let start = Instant::now();
@@ -218,6 +229,8 @@ async fn collector(kubeconfig: &Path) -> Result<()> {
         latencies: Mutex::new(Vec::new()),
         failures: Mutex::new(0),
         relisted: Mutex::new(Vec::new()),
+        pending: Mutex::new(Vec::new()),
+        changes: tokio::sync::watch::channel(0).0,
     });
     let client = client(kubeconfig).await?;
     let watches = Watches::new(client);
@@ -243,6 +256,30 @@ async fn collector(kubeconfig: &Path) -> Result<()> {
         cpu_seconds(),
         snapshot.as_secs_f64(),
     ));
+    // Exports: the schedule of one binding, snapshotting the shard when due (debounce 200 ms,
+    // at most 1 s late, no interval); "exporting" records how long each change waited.
+    let (synced_tx, synced_rx) = tokio::sync::watch::channel(true);
+    let (requests_tx, requests_rx) = tokio::sync::watch::channel(0);
+    let signals = Signals {
+        changes: consumer.changes.subscribe(),
+        synced: synced_rx,
+        requests: requests_rx,
+    };
+    let timing = Timing {
+        quiet: Duration::from_millis(200),
+        max_delay: Duration::from_secs(1),
+        interval: Duration::ZERO,
+        floor: Duration::ZERO,
+    };
+    let exported = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let mut binding = SnapshotExport {
+        store: Arc::clone(&store),
+        consumer: Arc::clone(&consumer),
+        exported: Arc::clone(&exported),
+    };
+    let driver = tokio::spawn(async move {
+        drive(Schedule::default(), timing, signals, &mut binding).await;
+    });
     // Wait for `report` on stdin, then print latencies.
     let mut line = String::new();
     tokio::task::spawn_blocking(move || std::io::stdin().read_line(&mut line)).await??;
@@ -279,8 +316,57 @@ async fn collector(kubeconfig: &Path) -> Result<()> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     ));
+    driver.abort();
+    drop((synced_tx, requests_tx));
+    let mut waited = lock(&exported).clone();
+    waited.sort_unstable();
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let at = |p: f64| -> u64 {
+        if waited.is_empty() {
+            return 0;
+        }
+        waited[((waited.len() as f64 - 1.0) * p).round() as usize]
+    };
+    out(&format!(
+        "exports changes={} p50_us={} p99_us={} max_us={}",
+        waited.len(),
+        at(0.5),
+        at(0.99),
+        waited.last().copied().unwrap_or(0)
+    ));
     drop(subscription);
     Ok(())
+}
+
+/// The benchmark's export: the whole shard's snapshot, built and fingerprinted when the
+/// schedule says so; every change waiting since the last export gets its latency recorded.
+struct SnapshotExport {
+    store: Arc<Store>,
+    consumer: Arc<Collecting>,
+    exported: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Binding for SnapshotExport {
+    fn payload(&mut self) -> (String, i64) {
+        (Snapshot::new(self.store.snapshot("all")).fingerprint(), 1)
+    }
+
+    fn export(
+        &mut self,
+        _digest: &str,
+    ) -> impl std::future::Future<Output = Result<(), Duration>> + Send {
+        let now = now_nanos();
+        let waited: Vec<u64> = std::mem::take(&mut *lock(&self.consumer.pending))
+            .into_iter()
+            .map(|sent| u64::try_from(now.saturating_sub(sent) / 1000).unwrap_or(u64::MAX))
+            .collect();
+        lock(&self.exported).extend(waited);
+        std::future::ready(Ok(()))
+    }
 }
 
 fn sibling(name: &str) -> Result<PathBuf> {
@@ -317,6 +403,12 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+fn field_ms(line: &str, name: &str) -> String {
+    field(line, name)
+        .parse::<f64>()
+        .map_or("?".to_owned(), |us| format!("{:.1}", us / 1000.0))
 }
 
 fn field<'a>(line: &'a str, name: &str) -> &'a str {
@@ -485,6 +577,14 @@ async fn run(
         micros("p50_us"),
         micros("p99_us"),
         micros("max_us")
+    ));
+    let exports = wait_line(&mut reader, "exports")?;
+    out(&format!(
+        "| event→snapshot export (schedule: 200 ms quiet, ≤ 1 s delay; snapshot of all rows built per export) | p50 {} ms, p99 {} ms, max {} ms over {} changes |",
+        field_ms(&exports, "p50_us"),
+        field_ms(&exports, "p99_us"),
+        field_ms(&exports, "max_us"),
+        field(&exports, "changes")
     ));
     out(&format!(
         "| collector CPU in all (sync + churn) | {} s; peak RSS {} MiB |",
