@@ -139,6 +139,12 @@ impl Schedule {
         self.last.as_ref()
     }
 
+    /// Whether anything may need exporting: never exported yet, a change not exported, or a
+    /// request.
+    pub fn has_work(&self) -> bool {
+        self.last.is_none() || self.pending_since.is_some() || self.requested
+    }
+
     /// What to do at `now` with the current payload's `digest` and the inventory `generation`;
     /// `synced` tells whether every contributing watch has synced once.
     pub fn decide(
@@ -238,9 +244,22 @@ pub async fn drive(
     loop {
         let now = Instant::now();
         let synced = *signals.synced.borrow_and_update();
+        // Changes that arrived while exporting count from now.
+        if signals.changes.has_changed().unwrap_or(false) {
+            signals.changes.borrow_and_update();
+            schedule.changed(now);
+        }
+        if signals.requests.has_changed().unwrap_or(false) {
+            signals.requests.borrow_and_update();
+            schedule.request();
+        }
         // Timing first, with a digest that equals nothing: the payload (a fingerprint of the whole
         // snapshot) is only computed when an export is otherwise due.
-        let timing_says = schedule.decide(now, &timing, synced, "", i64::MIN);
+        let timing_says = if schedule.has_work() {
+            schedule.decide(now, &timing, synced, "", i64::MIN)
+        } else {
+            Decision::Unchanged
+        };
         let decision = if timing_says == Decision::Export {
             let (digest, generation) = binding.payload();
             (
@@ -304,7 +323,22 @@ pub async fn drive(
 mod tests {
     use std::sync::{Arc, Mutex};
 
+    use futures_util_shim::FutureExt as _;
+
     use super::*;
+
+    /// `map` on futures without a futures dependency in this crate.
+    mod futures_util_shim {
+        use std::future::Future;
+
+        pub(super) trait FutureExt: Future + Sized {
+            fn map<T>(self, f: impl FnOnce(Self::Output) -> T) -> impl Future<Output = T> {
+                async move { f(self.await) }
+            }
+        }
+
+        impl<F: Future> FutureExt for F {}
+    }
 
     const S: Duration = Duration::from_secs(1);
 
@@ -598,5 +632,50 @@ mod tests {
         assert_eq!(h.exports().len(), 2);
         tokio::time::sleep(30 * S).await;
         assert_eq!(h.exports().last().unwrap().1, "d2");
+    }
+
+    /// Changes that arrive while an export is under way are debounced like any other.
+    #[tokio::test(start_paused = true)]
+    async fn changes_during_a_slow_export_are_debounced() {
+        struct Slow(Arc<Mutex<usize>>);
+        impl Binding for Slow {
+            fn payload(&mut self) -> (String, i64) {
+                (format!("{:?}", Instant::now()), 1)
+            }
+            fn export(&mut self, _: &str) -> impl Future<Output = Result<(), Duration>> + Send {
+                *self.0.lock().unwrap() += 1;
+                tokio::time::sleep(Duration::from_millis(300)).map(Ok)
+            }
+        }
+        let (changes, changes_rx) = watch::channel(0);
+        let (_synced, synced_rx) = watch::channel(true);
+        let (_requests, requests_rx) = watch::channel(0);
+        let exports = Arc::new(Mutex::new(0));
+        let mut slow = Slow(Arc::clone(&exports));
+        let signals = Signals {
+            changes: changes_rx,
+            synced: synced_rx,
+            requests: requests_rx,
+        };
+        let timing = Timing {
+            interval: Duration::ZERO,
+            ..timing()
+        };
+        let task =
+            tokio::spawn(
+                async move { drive(Schedule::default(), timing, signals, &mut slow).await },
+            );
+        for _ in 0..200 {
+            changes.send_modify(|n| *n += 1);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Without pacing, a 300 ms export under constant change would run back to back (~60).
+        let count = *exports.lock().unwrap();
+        assert!(
+            (3..=4).contains(&count),
+            "{count} exports in 20 s of churn: max_delay (5 s) paces them"
+        );
+        drop(changes);
+        task.await.unwrap();
     }
 }
