@@ -139,25 +139,32 @@ impl Store {
         self.notify(&target.namespace);
     }
 
-    /// Removes the row of `uid` for `target`; returns whether there was one.
-    pub fn remove(&self, target: &TargetKey, uid: &str) -> bool {
+    /// Runs `remove` on a shard; when it removed something, the shard's counter moves and
+    /// subscribers hear of it. Emptied shards stay, so their counters never fall back to 0.
+    fn remove_from(&self, namespace: &Arc<str>, remove: impl FnOnce(&mut Shard) -> bool) -> bool {
         let removed = {
             let mut inner = self.write();
-            let removed = inner
-                .shards
-                .get_mut(&target.namespace)
-                .and_then(|shard| shard.targets.get_mut(target))
-                .and_then(|entry| entry.rows.remove(uid))
-                .is_some();
+            let removed = inner.shards.get_mut(namespace).is_some_and(remove);
             if removed {
-                inner.touch(&target.namespace);
+                inner.touch(namespace);
             }
             removed
         };
         if removed {
-            self.notify(&target.namespace);
+            self.notify(namespace);
         }
         removed
+    }
+
+    /// Removes the row of `uid` for `target`; returns whether there was one.
+    pub fn remove(&self, target: &TargetKey, uid: &str) -> bool {
+        self.remove_from(&target.namespace, |shard| {
+            shard
+                .targets
+                .get_mut(target)
+                .and_then(|entry| entry.rows.remove(uid))
+                .is_some()
+        })
     }
 
     /// Replaces every row of `target` at once (after a relist): rows not in `rows` leave, so a
@@ -183,42 +190,16 @@ impl Store {
 
     /// Removes every row of a target (unregistered, suspended, denied by its scope).
     pub fn remove_target(&self, target: &TargetKey) {
-        let removed = {
-            let mut inner = self.write();
-            let removed = inner
-                .shards
-                .get_mut(&target.namespace)
-                .and_then(|shard| shard.targets.remove(target))
-                .is_some();
-            if removed {
-                // The emptied shard stays, so its counter keeps growing instead of falling to 0.
-                inner.touch(&target.namespace);
-            }
-            removed
-        };
-        if removed {
-            self.notify(&target.namespace);
-        }
+        self.remove_from(&target.namespace, |shard| {
+            shard.targets.remove(target).is_some()
+        });
     }
 
     /// Removes a whole shard (its namespace was deleted); other shards are untouched.
     pub fn remove_namespace(&self, namespace: &str) {
-        let removed = {
-            let mut inner = self.write();
-            let removed = inner
-                .shards
-                .get_mut(namespace)
-                .is_some_and(|shard| !std::mem::take(&mut shard.targets).is_empty());
-            if removed {
-                // Emptied, not forgotten: the counter keeps growing (see `counter`).
-                let namespace: Arc<str> = Arc::from(namespace);
-                inner.touch(&namespace);
-            }
-            removed
-        };
-        if removed {
-            self.notify(&Arc::from(namespace));
-        }
+        self.remove_from(&Arc::from(namespace), |shard| {
+            !std::mem::take(&mut shard.targets).is_empty()
+        });
     }
 
     /// Rows in a shard.
