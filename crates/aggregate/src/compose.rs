@@ -35,6 +35,14 @@ pub fn dedupe_by_resource_uid(items: Vec<TargetRow>) -> Vec<TargetRow> {
     out
 }
 
+/// `rows` after the dedupe mode.
+fn apply(dedupe: Dedupe, rows: Vec<TargetRow>) -> Vec<TargetRow> {
+    match dedupe {
+        Dedupe::KeepAll => rows,
+        Dedupe::ByResourceUid => dedupe_by_resource_uid(rows),
+    }
+}
+
 /// The rows one cluster target contributes, per workload namespace.
 #[derive(Clone, Debug, Default)]
 pub struct Registration {
@@ -115,10 +123,7 @@ pub fn rollup(
     let mut composed = Vec::new();
     let mut summaries = Vec::with_capacity(shards.len());
     for (namespace, (rows, targets)) in shards {
-        let rows = match dedupe {
-            Dedupe::KeepAll => rows,
-            Dedupe::ByResourceUid => dedupe_by_resource_uid(rows),
-        };
+        let rows = apply(dedupe, rows);
         let shard = Snapshot::new(rows.clone());
         summaries.push(Shard {
             namespace: namespace.to_owned(),
@@ -128,10 +133,7 @@ pub fn rollup(
         });
         composed.extend(rows);
     }
-    let composed = match dedupe {
-        Dedupe::KeepAll => composed,
-        Dedupe::ByResourceUid => dedupe_by_resource_uid(composed),
-    };
+    let composed = apply(dedupe, composed);
     Rollup {
         shards: summaries,
         snapshot: Snapshot::new(composed),

@@ -60,7 +60,7 @@ impl Snapshot {
 
     /// The whole snapshot as one envelope, without part markers.
     pub fn envelope(&self, meta: &EnvelopeMeta) -> String {
-        encode_envelope(&self.items, meta, None)
+        encode_envelope(&self.items, meta, None).0
     }
 
     /// Splits the snapshot into envelopes of at most `max_bytes` each (§5.5, DECISIONS Q1/Q6).
@@ -137,12 +137,13 @@ fn write_envelope(
     out.push_str(",\"items\":");
 }
 
-/// Encodes `items` (already in canonical order) as one envelope (§5.1, §5.3).
+/// Encodes `items` (already in canonical order) as one envelope (§5.1, §5.3); also returns its
+/// checksum, the items fingerprint.
 fn encode_envelope(
     items: &[TargetRow],
     meta: &EnvelopeMeta,
     part: Option<(usize, usize)>,
-) -> String {
+) -> (String, String) {
     let items_json = items_json(items);
     let checksum = sha256_hex(items_json.as_bytes());
     let mut out = String::with_capacity(items_json.len() + 256);
@@ -156,7 +157,7 @@ fn encode_envelope(
     );
     out.push_str(&items_json);
     out.push('}');
-    out
+    (out, checksum)
 }
 
 /// One envelope of a (possibly multipart) export.
@@ -231,12 +232,11 @@ fn partition(
     meta: &EnvelopeMeta,
     max_bytes: usize,
 ) -> Result<Parts, PayloadTooLarge> {
-    let single = encode_envelope(items, meta, None);
+    let (single, checksum) = encode_envelope(items, meta, None);
     // Whether one part is enough is measured with the longest timestamp too (DECISIONS Q6).
     let longest =
         single.len() + LONGEST_EXPORTED_AT.len() - format_exported_at(&meta.exported_at).len();
     if max_bytes == 0 || items.is_empty() || longest <= max_bytes {
-        let checksum = sha256_hex(items_json(items).as_bytes());
         return Ok(Parts {
             parts: vec![Part {
                 index: 1,
@@ -302,11 +302,11 @@ fn partition(
             let mut group: Vec<TargetRow> = group.into_iter().cloned().collect();
             group.sort_by(|a, b| a.item().canonical_cmp(&b.item()));
             let part = (total > 1).then_some((index + 1, total));
-            let envelope = encode_envelope(&group, meta, part);
+            let (envelope, checksum) = encode_envelope(&group, meta, part);
             Part {
                 index: index + 1,
                 total,
-                checksum: sha256_hex(items_json(&group).as_bytes()),
+                checksum,
                 item_count: group.len(),
                 envelope,
             }

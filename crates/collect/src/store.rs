@@ -220,15 +220,7 @@ impl Store {
 
     /// Every row of a shard (all its targets), in no particular order.
     pub fn snapshot(&self, namespace: &str) -> Vec<TargetRow> {
-        let inner = self.read();
-        let Some(shard) = inner.shards.get(namespace) else {
-            return Vec::new();
-        };
-        shard
-            .targets
-            .iter()
-            .flat_map(|(target, entry)| rows_of(target, entry))
-            .collect()
+        self.versioned_snapshot(namespace).1
     }
 
     /// The rows of one target.
@@ -255,37 +247,38 @@ impl Store {
     /// The rows of a shard that come from one kind of target: a `KollectInventory` exports only
     /// its namespace's namespaced targets (DECISIONS API 24).
     pub fn snapshot_of(&self, namespace: &str, scope: TargetScope) -> Vec<TargetRow> {
-        let inner = self.read();
-        let Some(shard) = inner.shards.get(namespace) else {
-            return Vec::new();
-        };
-        shard
-            .targets
-            .iter()
-            .filter(|(target, _)| target.scope == scope)
-            .flat_map(|(target, entry)| rows_of(target, entry))
-            .collect()
+        self.read()
+            .shards
+            .get(namespace)
+            .map(|shard| shard_rows(shard, Some(scope)))
+            .unwrap_or_default()
     }
 
     /// The shard's counter and rows read together, so a cache keyed on the counter never holds
     /// rows of another state.
     pub fn versioned_snapshot(&self, namespace: &str) -> (u64, Vec<TargetRow>) {
-        let inner = self.read();
-        let Some(shard) = inner.shards.get(namespace) else {
-            return (0, Vec::new());
-        };
-        let rows = shard
-            .targets
-            .iter()
-            .flat_map(|(target, entry)| rows_of(target, entry))
-            .collect();
-        (shard.counter, rows)
+        self.read()
+            .shards
+            .get(namespace)
+            .map_or((0, Vec::new()), |shard| {
+                (shard.counter, shard_rows(shard, None))
+            })
     }
 
     /// Receives the target namespace of every change, for schedulers.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
         self.changes.subscribe()
     }
+}
+
+/// The rows of a shard's targets, of one scope or of all.
+fn shard_rows(shard: &Shard, scope: Option<TargetScope>) -> Vec<TargetRow> {
+    shard
+        .targets
+        .iter()
+        .filter(|(target, _)| scope.is_none_or(|scope| target.scope == scope))
+        .flat_map(|(target, entry)| rows_of(target, entry))
+        .collect()
 }
 
 fn rows_of<'a>(
