@@ -25,7 +25,7 @@ use kollect_aggregate::{
     schedule::{Binding, Schedule, Signals, Timing, drive},
 };
 use kollect_api::{row::Gvk, v1alpha1::ProfileSpec};
-use kollect_collect::{Consumer, RawObject, Shape, Store, TargetKey, WatchScope, Watches};
+use kollect_collect::{RawObject, Shape, Store, TargetKey, TargetRows, WatchScope, Watches};
 use kollect_extract::{ExtractOptions, Extractor, plan::WatchShape};
 use kube::{
     Api, Client,
@@ -132,74 +132,40 @@ fn now_nanos() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
-struct Collecting {
-    extractor: Extractor,
-    store: Arc<Store>,
-    target: TargetKey,
-    gvk: Gvk,
+/// What the collector records while it collects.
+#[derive(Default)]
+struct Records {
+    /// Event→row latencies of stamped changes, in µs.
     latencies: Mutex<Vec<u64>>,
+    /// Objects the extractor refused.
     failures: Mutex<u64>,
-    relisted: Mutex<Vec<kollect_api::row::Row>>,
     /// Send stamps of changes not exported yet, for event→snapshot latency.
     pending: Mutex<Vec<u128>>,
-    /// Bumped on every row change: the export schedule's change signal.
-    changes: tokio::sync::watch::Sender<u64>,
 }
 
-impl Collecting {
-    fn row(&self, object: &RawObject<'_>) -> Option<kollect_api::row::Row> {
-        let extracted = self.extractor.extract_from_slice(object.json.as_bytes());
-        if extracted.is_err() {
-            *self
-                .failures
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
-        }
-        extracted.ok().map(|e| e.row)
-    }
-}
-
-impl Consumer for Collecting {
-    fn relist_begin(&self) {
-        lock(&self.relisted).clear();
-    }
-
-    fn listed(&self, object: &RawObject<'_>) {
-        if let Some(row) = self.row(object) {
-            lock(&self.relisted).push(row);
-        }
-    }
-
-    fn relist_end(&self, complete: bool) {
-        let rows = std::mem::take(&mut *lock(&self.relisted));
-        if complete {
-            self.store.replace_target(&self.target, &self.gvk, rows);
-        }
-    }
-
-    fn upsert(&self, object: &RawObject<'_>) {
-        let Some(row) = self.row(object) else { return };
-        let sent = row
+/// The benchmark's row maker: one-pass extraction, plus the latency of stamped changes.
+fn row_maker(
+    extractor: Extractor,
+    records: Arc<Records>,
+) -> impl Fn(&RawObject<'_>) -> Option<kollect_api::row::Row> + Send + Sync + 'static {
+    move |object| {
+        let Ok(extracted) = extractor.extract_from_slice(object.json.as_bytes()) else {
+            *lock(&records.failures) += 1;
+            return None;
+        };
+        let sent = extracted
+            .row
             .attributes
             .to_map()
             .get("sent")
             .and_then(|v| v.as_str())
             .and_then(|s| s.parse::<u128>().ok());
-        self.store.upsert(&self.target, &self.gvk, row);
-        self.changes.send_modify(|n| *n += 1);
         if let Some(sent) = sent {
-            lock(&self.pending).push(sent);
+            lock(&records.pending).push(sent);
             let micros = u64::try_from(now_nanos().saturating_sub(sent) / 1000).unwrap_or(u64::MAX);
-            self.latencies
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(micros);
+            lock(&records.latencies).push(micros);
         }
-    }
-
-    fn delete(&self, object: &RawObject<'_>) {
-        self.store.remove(&self.target, &object.uid);
-        self.changes.send_modify(|n| *n += 1);
+        Some(extracted.row)
     }
 }
 
@@ -221,27 +187,28 @@ async fn collector(kubeconfig: &Path) -> Result<()> {
         WatchShape::Trimmed(_) | WatchShape::Full => Shape::Full,
     };
     let store = Arc::new(Store::new());
-    let consumer = Arc::new(Collecting {
-        extractor,
-        store: Arc::clone(&store),
-        target: TargetKey::cluster("all", "configmaps"),
-        gvk: Gvk::new("", "v1", "ConfigMap"),
-        latencies: Mutex::new(Vec::new()),
-        failures: Mutex::new(0),
-        relisted: Mutex::new(Vec::new()),
-        pending: Mutex::new(Vec::new()),
-        changes: tokio::sync::watch::channel(0).0,
+    let records = Arc::new(Records::default());
+    let consumer = TargetRows::new(
+        Arc::clone(&store),
+        TargetKey::cluster("all", "configmaps"),
+        Gvk::new("", "v1", "ConfigMap"),
+        row_maker(extractor, Arc::clone(&records)),
+    );
+    // The export schedule's change signal: every store change.
+    let (changes, changes_rx) = tokio::sync::watch::channel(0_u64);
+    let mut store_changes = store.subscribe();
+    let forward = tokio::spawn(async move {
+        while let Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) =
+            store_changes.recv().await
+        {
+            changes.send_modify(|n| *n += 1);
+        }
     });
     let client = client(kubeconfig).await?;
     let watches = Watches::new(client);
     let gvk = GroupVersionKind::gvk("", "v1", "ConfigMap");
     let mut subscription = watches
-        .subscribe(
-            &gvk,
-            WatchScope::Cluster,
-            shape,
-            Arc::clone(&consumer) as Arc<dyn Consumer>,
-        )
+        .subscribe(&gvk, WatchScope::Cluster, shape, consumer)
         .await?;
     subscription.synced().await;
     let synced = start.elapsed();
@@ -261,7 +228,7 @@ async fn collector(kubeconfig: &Path) -> Result<()> {
     let (synced_tx, synced_rx) = tokio::sync::watch::channel(true);
     let (requests_tx, requests_rx) = tokio::sync::watch::channel(0);
     let signals = Signals {
-        changes: consumer.changes.subscribe(),
+        changes: changes_rx,
         synced: synced_rx,
         requests: requests_rx,
     };
@@ -274,7 +241,7 @@ async fn collector(kubeconfig: &Path) -> Result<()> {
     let exported = Arc::new(Mutex::new(Vec::<u64>::new()));
     let mut binding = SnapshotExport {
         store: Arc::clone(&store),
-        consumer: Arc::clone(&consumer),
+        records: Arc::clone(&records),
         exported: Arc::clone(&exported),
     };
     let driver = tokio::spawn(async move {
@@ -283,70 +250,54 @@ async fn collector(kubeconfig: &Path) -> Result<()> {
     // Wait for `report` on stdin, then print latencies.
     let mut line = String::new();
     tokio::task::spawn_blocking(move || std::io::stdin().read_line(&mut line)).await??;
-    let mut latencies = consumer
-        .latencies
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+    let mut latencies = lock(&records.latencies).clone();
     latencies.sort_unstable();
-    let percentile = |p: f64| -> u64 {
-        if latencies.is_empty() {
-            return 0;
-        }
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies[index]
-    };
     out(&format!(
         "report events={} p50_us={} p99_us={} max_us={} rows={} rss_kib={} hwm_kib={} cpu_s={:.2} failures={}",
         latencies.len(),
-        percentile(0.5),
-        percentile(0.99),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or(0),
         store.count("all"),
         proc_status_kib("VmRSS:"),
         proc_status_kib("VmHWM:"),
         cpu_seconds(),
-        *consumer
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
+        *lock(&records.failures),
     ));
     driver.abort();
+    forward.abort();
     drop((synced_tx, requests_tx));
     let mut waited = lock(&exported).clone();
     waited.sort_unstable();
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let at = |p: f64| -> u64 {
-        if waited.is_empty() {
-            return 0;
-        }
-        waited[((waited.len() as f64 - 1.0) * p).round() as usize]
-    };
     out(&format!(
         "exports changes={} p50_us={} p99_us={} max_us={}",
         waited.len(),
-        at(0.5),
-        at(0.99),
+        percentile(&waited, 0.5),
+        percentile(&waited, 0.99),
         waited.last().copied().unwrap_or(0)
     ));
     drop(subscription);
     Ok(())
 }
 
+/// The `p` quantile (0..=1) of sorted values; 0 for none.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
 /// The benchmark's export: the whole shard's snapshot, built and fingerprinted when the
 /// schedule says so; every change waiting since the last export gets its latency recorded.
 struct SnapshotExport {
     store: Arc<Store>,
-    consumer: Arc<Collecting>,
+    records: Arc<Records>,
     exported: Arc<Mutex<Vec<u64>>>,
 }
 
@@ -360,7 +311,7 @@ impl Binding for SnapshotExport {
         _digest: &str,
     ) -> impl std::future::Future<Output = Result<(), Duration>> + Send {
         let now = now_nanos();
-        let waited: Vec<u64> = std::mem::take(&mut *lock(&self.consumer.pending))
+        let waited: Vec<u64> = std::mem::take(&mut *lock(&self.records.pending))
             .into_iter()
             .map(|sent| u64::try_from(now.saturating_sub(sent) / 1000).unwrap_or(u64::MAX))
             .collect();

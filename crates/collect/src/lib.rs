@@ -10,6 +10,8 @@
 //!
 //! * [`filter`]: the namespace sets, label selectors and watch opt-in/opt-out labels a target
 //!   collects by (pipeline spec §2.9).
+//! * [`TargetRows`]: the watch consumer that keeps one target's rows in the store, with the
+//!   caller's row maker (the extractor's one-pass path).
 //! * [`Watches`]: shared lean watches — one list+watch per (resource, shape, namespace scope)
 //!   for any number of subscribers, metadata-only when asked, raw bytes to subscribers, 410
 //!   relists without lost or duplicated rows, back-off, bookmarks and per-watch status.
@@ -20,11 +22,13 @@
 pub mod filter;
 mod source;
 mod store;
+mod target;
 mod watch;
 
 pub use crate::{
     source::{SourceError, StaticObject, StaticSource, synthetic_uid},
     store::{Store, TargetKey, TargetScope},
+    target::TargetRows,
     watch::{
         Consumer, RawObject, Shape, Subscription, WatchError, WatchScope, WatchStatus, Watches,
     },

@@ -5,16 +5,19 @@
 //! never builds a typed or `Value` object, so a subscriber can turn the bytes straight into a row
 //! (the extractor's one-pass path) and nothing of the object stays in memory (ADR 0007).
 //!
-//! Resilience: `410 Expired` (on list, watch or as an ERROR event) relists and hands subscribers
-//! the complete new state ([`Consumer::reset`]), so rows are neither lost nor duplicated; other
-//! failures (500, 429, dropped connections) back off exponentially and resume from the last
-//! resourceVersion seen; bookmarks keep that resourceVersion fresh. Each watch reports its state
+//! Resilience: `410 Expired` (on list, watch or as an ERROR event) relists and streams
+//! subscribers the complete new state (see [`Consumer`]), so rows are neither lost nor
+//! duplicated; other failures (500, 429, dropped connections) back off exponentially and resume
+//! from the last resourceVersion seen; bookmarks keep that resourceVersion fresh. Each watch reports its state
 //! ([`WatchStatus`]): synced once, relists, last error.
 
 use std::{
     borrow::Cow,
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError, Weak},
+    sync::{
+        Arc, Mutex, PoisonError, Weak,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -148,7 +151,7 @@ struct Shared {
     /// A subscriber joined after the first list started: relist so it gets the whole state.
     relist: Notify,
     /// The first list has started (joiners must ask for a relist).
-    listing: std::sync::atomic::AtomicBool,
+    listing: AtomicBool,
 }
 
 struct Subscriber {
@@ -179,14 +182,13 @@ impl Member {
 struct Entry {
     shared: Arc<Shared>,
     task: JoinHandle<()>,
-    subscribers: usize,
 }
 
 /// Every watch of one cluster. Cheap to share.
 pub struct Watches {
     client: Client,
     entries: Mutex<HashMap<Key, Entry>>,
-    next_id: Mutex<u64>,
+    next_id: AtomicU64,
     me: Weak<Watches>,
 }
 
@@ -261,7 +263,7 @@ impl Watches {
         Arc::new_cyclic(|me| Self {
             client,
             entries: Mutex::new(HashMap::new()),
-            next_id: Mutex::new(0),
+            next_id: AtomicU64::new(0),
             me: me.clone(),
         })
     }
@@ -324,11 +326,7 @@ impl Watches {
             shape,
             scope,
         };
-        let id = {
-            let mut next = lock(&self.next_id);
-            *next += 1;
-            *next
-        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let member = Arc::new(Member {
             consumer,
             active: Mutex::new(true),
@@ -345,7 +343,6 @@ impl Watches {
                 entries.remove(&key);
             }
             if let Some(entry) = entries.get_mut(&key) {
-                entry.subscribers += 1;
                 lock(&entry.shared.consumers).push(Subscriber {
                     id,
                     selector: label_selector,
@@ -353,11 +350,7 @@ impl Watches {
                 });
                 // The newcomer needs the full state. Before the first list starts it comes with
                 // it; afterwards the watch relists once and hands it to everyone.
-                if entry
-                    .shared
-                    .listing
-                    .load(std::sync::atomic::Ordering::SeqCst)
-                {
+                if entry.shared.listing.load(Ordering::SeqCst) {
                     entry.shared.relist.notify_one();
                 }
                 entry.shared.status.subscribe()
@@ -372,18 +365,11 @@ impl Watches {
                     selector: Mutex::new(None),
                     status: watch::channel(WatchStatus::default()).0,
                     relist: Notify::new(),
-                    listing: std::sync::atomic::AtomicBool::new(false),
+                    listing: AtomicBool::new(false),
                 });
                 let status = shared.status.subscribe();
                 let task = tokio::spawn(run(self.client.clone(), Arc::clone(&shared)));
-                entries.insert(
-                    key.clone(),
-                    Entry {
-                        shared,
-                        task,
-                        subscribers: 1,
-                    },
-                );
+                entries.insert(key.clone(), Entry { shared, task });
                 status
             }
         };
@@ -403,16 +389,17 @@ impl Watches {
         let Some(entry) = entries.get_mut(key) else {
             return;
         };
-        lock(&entry.shared.consumers).retain(|subscriber| {
-            if subscriber.id == id {
-                *lock(&subscriber.member.active) = false;
-            }
-            subscriber.id != id
-        });
-        entry.subscribers -= 1;
-        if entry.subscribers == 0
-            && let Some(entry) = entries.remove(key)
-        {
+        let last = {
+            let mut subscribers = lock(&entry.shared.consumers);
+            subscribers.retain(|subscriber| {
+                if subscriber.id == id {
+                    *lock(&subscriber.member.active) = false;
+                }
+                subscriber.id != id
+            });
+            subscribers.is_empty()
+        };
+        if last && let Some(entry) = entries.remove(key) {
             entry.task.abort();
         }
     }
@@ -498,25 +485,24 @@ async fn run(client: Client, shared: Arc<Shared>) {
                 watch_from(&client, &shared, &rv, &mut resource_version, &mut backoff).await
             }
         };
-        match stop {
+        let failure = match stop {
             Stop::Expired => {
                 tracing::debug!(resource = %shared.key.plural, "resourceVersion expired; relisting");
                 resource_version = None;
+                None
             }
-            Stop::Ended => {}
+            Stop::Ended => None,
             Stop::Corrupt(message) => {
-                tracing::warn!(resource = %shared.key.plural, error = %message, "unreadable watch data; relisting");
-                shared.status.send_modify(|s| s.last_error = Some(message));
                 resource_version = None;
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                Some(("unreadable watch data; relisting", message))
             }
-            Stop::Failed(message) => {
-                tracing::warn!(resource = %shared.key.plural, error = %message, "watch failed; backing off");
-                shared.status.send_modify(|s| s.last_error = Some(message));
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
+            Stop::Failed(message) => Some(("watch failed; backing off", message)),
+        };
+        if let Some((what, message)) = failure {
+            tracing::warn!(resource = %shared.key.plural, error = %message, "{what}");
+            shared.status.send_modify(|s| s.last_error = Some(message));
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
 }
@@ -553,13 +539,13 @@ struct Meta<'a> {
 #[serde(rename_all = "camelCase")]
 struct MetaFields<'a> {
     #[serde(borrow, default)]
-    namespace: Option<std::borrow::Cow<'a, str>>,
+    namespace: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    name: std::borrow::Cow<'a, str>,
+    name: Cow<'a, str>,
     #[serde(borrow, default)]
-    uid: std::borrow::Cow<'a, str>,
+    uid: Cow<'a, str>,
     #[serde(borrow, default)]
-    resource_version: std::borrow::Cow<'a, str>,
+    resource_version: Cow<'a, str>,
 }
 
 fn raw_object(json: &RawValue) -> Result<RawObject<'_>, String> {
@@ -593,9 +579,7 @@ struct ListMeta {
 /// Lists every object, page by page, streaming each page to the consumers; the resourceVersion
 /// to watch from. Only one page of objects is in memory at a time.
 async fn relist(client: &Client, shared: &Shared) -> Result<String, kube::Error> {
-    shared
-        .listing
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    shared.listing.store(true, Ordering::SeqCst);
     let consumers = consumers(shared);
     let selector = common_selector(shared);
     lock(&shared.selector).clone_from(&selector);
@@ -649,21 +633,15 @@ async fn list_pages(
     }
 }
 
+/// Percent-encodes a query parameter value.
 fn form_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 #[derive(Deserialize)]
 struct Line<'a> {
     #[serde(rename = "type")]
-    kind: std::borrow::Cow<'a, str>,
+    kind: Cow<'a, str>,
     #[serde(borrow)]
     object: &'a RawValue,
 }

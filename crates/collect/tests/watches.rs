@@ -16,7 +16,9 @@ use std::{
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kollect_api::row::{Attributes, Gvk, Row};
-use kollect_collect::{Consumer, RawObject, Shape, Store, TargetKey, WatchScope, Watches};
+use kollect_collect::{
+    Consumer, RawObject, Shape, Store, TargetKey, TargetRows, WatchScope, Watches,
+};
 use kollect_testkit::{Fault, Options, TestApiServer};
 use kube::{
     Api,
@@ -26,18 +28,13 @@ use kube::{
 use serde_json::{Value, json};
 
 /// Feeds a store like a target would: one row per object, attribute `v` from `data.v`.
-struct TargetConsumer {
-    store: Arc<Store>,
-    target: TargetKey,
-    relisted: Mutex<Vec<Row>>,
-}
-
-fn target_consumer(store: &Arc<Store>, target: &TargetKey) -> Arc<TargetConsumer> {
-    Arc::new(TargetConsumer {
-        store: Arc::clone(store),
-        target: target.clone(),
-        relisted: Mutex::new(Vec::new()),
-    })
+fn target_consumer(store: &Arc<Store>, target: &TargetKey) -> Arc<dyn Consumer> {
+    TargetRows::new(
+        Arc::clone(store),
+        target.clone(),
+        gvk(),
+        |object: &RawObject<'_>| Some(row(object)),
+    )
 }
 
 fn row(object: &RawObject<'_>) -> Row {
@@ -49,27 +46,6 @@ fn row(object: &RawObject<'_>) -> Row {
         uid: object.uid.as_ref().into(),
         resource_version: object.resource_version.as_ref().into(),
         attributes: Attributes::from_map(json!({"v": v}).as_object().unwrap()),
-    }
-}
-
-impl Consumer for TargetConsumer {
-    fn relist_begin(&self) {
-        self.relisted.lock().unwrap().clear();
-    }
-    fn listed(&self, object: &RawObject<'_>) {
-        self.relisted.lock().unwrap().push(row(object));
-    }
-    fn relist_end(&self, complete: bool) {
-        let rows = std::mem::take(&mut *self.relisted.lock().unwrap());
-        if complete {
-            self.store.replace_target(&self.target, &gvk(), rows);
-        }
-    }
-    fn upsert(&self, object: &RawObject<'_>) {
-        self.store.upsert(&self.target, &gvk(), row(object));
-    }
-    fn delete(&self, object: &RawObject<'_>) {
-        self.store.remove(&self.target, &object.uid);
     }
 }
 
