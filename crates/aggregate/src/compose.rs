@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use kollect_api::row::TargetRow;
+use kollect_api::{k8s::LabelSelector, row::TargetRow, selector::selector_matches};
 
 use crate::snapshot::{Snapshot, sha256_hex};
 
@@ -41,6 +41,82 @@ fn apply(dedupe: Dedupe, rows: Vec<TargetRow>) -> Vec<TargetRow> {
         Dedupe::KeepAll => rows,
         Dedupe::ByResourceUid => dedupe_by_resource_uid(rows),
     }
+}
+
+/// A namespace as cluster inventories select them.
+#[derive(Clone, Copy, Debug)]
+pub struct NamespaceLabels<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Labels.
+    pub labels: &'a BTreeMap<String, String>,
+}
+
+/// The namespaces a cluster inventory covers (pipeline spec §4.2 step 1): those named in
+/// `spec.namespaces` (every one when empty; entries trimmed) whose labels match
+/// `spec.namespaceSelector`. An absent selector matches nothing, as in Kubernetes (DECISIONS
+/// Q8; admission warns about it); `{}` matches everything.
+pub fn select_namespaces(
+    listed: &[String],
+    selector: Option<&LabelSelector>,
+    namespaces: &[NamespaceLabels<'_>],
+) -> BTreeSet<String> {
+    let Some(selector) = selector else {
+        return BTreeSet::new();
+    };
+    let listed: BTreeSet<&str> = listed.iter().map(|n| n.trim()).collect();
+    namespaces
+        .iter()
+        .filter(|ns| listed.is_empty() || listed.contains(ns.name))
+        .filter(|ns| selector_matches(selector, ns.labels))
+        .map(|ns| ns.name.to_owned())
+        .collect()
+}
+
+/// A `KollectClusterTarget` as cluster inventories select them.
+#[derive(Clone, Copy, Debug)]
+pub struct ClusterTargetLabels<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Labels.
+    pub labels: &'a BTreeMap<String, String>,
+    /// The target's own `namespaceSelector`.
+    pub namespace_selector: Option<&'a LabelSelector>,
+}
+
+/// The cluster targets a cluster inventory rolls up (§4.2 step 2), in ascending name order: named
+/// in `targetRefs` (when non-empty), else matching `targetSelector` (absent: all); and whose own
+/// `namespaceSelector` matches at least one selected namespace (an absent one matches none,
+/// DECISIONS Q8).
+pub fn select_cluster_targets<'a>(
+    target_refs: &[String],
+    target_selector: Option<&LabelSelector>,
+    targets: &[ClusterTargetLabels<'a>],
+    selected: &BTreeSet<String>,
+    namespaces: &[NamespaceLabels<'_>],
+) -> Vec<&'a str> {
+    let refs: BTreeSet<&str> = target_refs.iter().map(|n| n.trim()).collect();
+    let mut chosen: Vec<&str> = targets
+        .iter()
+        .filter(|t| {
+            if refs.is_empty() {
+                target_selector.is_none_or(|s| selector_matches(s, t.labels))
+            } else {
+                refs.contains(t.name)
+            }
+        })
+        .filter(|t| {
+            t.namespace_selector.is_some_and(|s| {
+                namespaces
+                    .iter()
+                    .any(|ns| selected.contains(ns.name) && selector_matches(s, ns.labels))
+            })
+        })
+        .map(|t| t.name)
+        .collect();
+    chosen.sort_unstable();
+    chosen.dedup();
+    chosen
 }
 
 /// The rows one cluster target contributes, per workload namespace.

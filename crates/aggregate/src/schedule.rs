@@ -380,6 +380,105 @@ mod tests {
     }
 
     #[test]
+    fn deb_01_first_same_different_and_new_generation() {
+        // First decision exports; the same checksum is skipped; a new generation exports. A
+        // different checksum inside the interval waits for it (the Go original sent it at
+        // once; here the interval spaces exports, docs/compatibility.md).
+        let mut schedule = Schedule::default();
+        let t0 = Instant::now();
+        assert_eq!(
+            schedule.decide(t0, &timing(), true, "c1", 1),
+            Decision::Export
+        );
+        schedule.exported(t0, "c1", 1);
+        assert_eq!(
+            schedule.decide(t0 + 10 * S, &timing(), true, "c1", 1),
+            Decision::Unchanged
+        );
+        schedule.changed(t0 + 10 * S);
+        assert_eq!(
+            schedule.decide(t0 + 11 * S, &timing(), true, "c2", 1),
+            Decision::Wait(Waiting::Interval, Some(t0 + 30 * S))
+        );
+        assert_eq!(
+            schedule.decide(t0 + 30 * S, &timing(), true, "c2", 1),
+            Decision::Export
+        );
+        assert_eq!(
+            schedule.decide(t0 + 30 * S, &timing(), true, "c1", 2),
+            Decision::Export
+        );
+    }
+
+    #[test]
+    fn deb_02_04_interval_zero_and_the_next_due_instant() {
+        let zero = Timing {
+            interval: Duration::ZERO,
+            ..timing()
+        };
+        let mut schedule = Schedule::default();
+        let t0 = Instant::now();
+        schedule.exported(t0, "c1", 1);
+        // DEB-02: interval 0, same payload → never re-sent.
+        assert_eq!(
+            schedule.decide(t0 + 3600 * S, &zero, true, "c1", 1),
+            Decision::Unchanged
+        );
+        // DEB-04: with state, due when the interval has passed (no 1 s floor on wake-ups:
+        // the caller sleeps until the instant given, it does not poll).
+        schedule.changed(t0 + 5 * S);
+        assert_eq!(
+            schedule.decide(t0 + 6 * S, &timing(), true, "c2", 1),
+            Decision::Wait(Waiting::Interval, Some(t0 + 30 * S))
+        );
+        // Without state there is nothing to wait for.
+        assert_eq!(
+            Schedule::default().decide(t0, &timing(), true, "c1", 1),
+            Decision::Export
+        );
+    }
+
+    #[test]
+    fn deb_07_inventory_default_interval() {
+        assert_eq!(
+            effective_interval(None, None, Some(5 * S), Duration::ZERO),
+            5 * S
+        );
+        assert_eq!(effective_interval(None, None, None, Duration::ZERO), 30 * S);
+    }
+
+    #[test]
+    fn deb_09_two_bindings_with_their_own_intervals_debounce_the_same_payload() {
+        // Inventory interval 5 m, one binding overriding it with 1 m: both export once, and an
+        // unchanged payload is sent to neither again, whatever their intervals.
+        let five = Timing {
+            interval: effective_interval(None, None, Some(300 * S), Duration::ZERO),
+            ..timing()
+        };
+        let one = Timing {
+            interval: effective_interval(Some(60 * S), None, Some(300 * S), Duration::ZERO),
+            ..timing()
+        };
+        let t0 = Instant::now();
+        let mut bindings = [(Schedule::default(), five), (Schedule::default(), one)];
+        let mut calls = 0;
+        for round in 0..2 {
+            let now = t0 + round * 120 * S;
+            for (schedule, timing) in &mut bindings {
+                match schedule.decide(now, timing, true, "same", 1) {
+                    Decision::Export => {
+                        calls += 1;
+                        schedule.exported(now, "same", 1);
+                    }
+                    Decision::Unchanged => schedule.settled(),
+                    Decision::Wait(..) => panic!("nothing to wait for"),
+                }
+            }
+        }
+        assert_eq!(calls, 2, "backend called once per binding");
+    }
+
+    #[test]
     fn nothing_is_exported_before_the_watches_synced() {
         let mut schedule = Schedule::default();
         let now = Instant::now();

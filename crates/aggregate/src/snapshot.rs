@@ -12,12 +12,14 @@ pub const SCHEMA_VERSION: &str = "kollect.dev/v1alpha1";
 
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, b| {
-            let _ = write!(hex, "{b:02x}");
-            hex
-        })
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().fold(String::with_capacity(64), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }
 
 /// A complete inventory snapshot: items in canonical order (§3.6).
@@ -29,7 +31,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// A snapshot of `items`, in any order.
     pub fn new(mut items: Vec<TargetRow>) -> Self {
-        items.sort_by(|a, b| a.item().canonical_cmp(&b.item()));
+        // Stores hand rows over mostly in order already; checking is one comparison per row.
+        let ordered = |a: &TargetRow, b: &TargetRow| a.item().canonical_cmp(&b.item()).is_le();
+        if !items.is_sorted_by(ordered) {
+            items.sort_by(|a, b| a.item().canonical_cmp(&b.item()));
+        }
         Self { items }
     }
 
@@ -55,7 +61,24 @@ impl Snapshot {
 
     /// The items fingerprint (§3.4): SHA-256 of [`items_json`](Self::items_json).
     pub fn fingerprint(&self) -> String {
-        sha256_hex(self.items_json().as_bytes())
+        // Hashed as it is encoded, in chunks: no copy of the whole array is ever built.
+        const CHUNK: usize = 64 * 1024;
+        let mut hasher = Sha256::new();
+        let mut buffer = String::with_capacity(CHUNK + 4096);
+        buffer.push('[');
+        for (index, item) in self.items.iter().enumerate() {
+            if index > 0 {
+                buffer.push(',');
+            }
+            item.write(&mut buffer);
+            if buffer.len() >= CHUNK {
+                hasher.update(buffer.as_bytes());
+                buffer.clear();
+            }
+        }
+        buffer.push(']');
+        hasher.update(buffer.as_bytes());
+        hex(&hasher.finalize())
     }
 
     /// The whole snapshot as one envelope, without part markers.

@@ -8,8 +8,10 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use kollect_aggregate::{
-    ChangeSet, Dedupe, EnvelopeMeta, Gvk, Registration, Snapshot, TargetRow, cluster_composite,
-    part_path, parts_digest, rollup, sha256_hex,
+    ChangeSet, ClusterTargetLabels, DecodeError, Dedupe, EnvelopeMeta, Gvk, NamespaceLabels,
+    Registration, Snapshot, TargetRow, cluster_composite, decode, normalize_schema_version,
+    part_path, parts_digest, read_header, rollup, select_cluster_targets, select_namespaces,
+    sha256_hex,
 };
 use kollect_api::row::{Attributes, Row};
 use proptest::prelude::*;
@@ -234,6 +236,169 @@ fn env_06_07_part_markers_and_empty_envelopes() {
     assert_eq!(
         empty,
         r#"{"schemaVersion":"kollect.dev/v1alpha1","checksum":"4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945","itemCount":0,"exportedAt":"2026-01-15T12:00:00Z","items":[]}"#
+    );
+}
+
+/// Rows read back carry no resourceVersion; compare everything else.
+fn without_version(rows: &[TargetRow]) -> Vec<String> {
+    rows.iter().map(TargetRow::encode).collect()
+}
+
+#[test]
+fn env_02_envelopes_and_legacy_arrays_decode_to_the_same_item() {
+    let snapshot = Snapshot::new(vec![golden()]);
+    let envelope = snapshot.envelope(&meta(3, "2026-01-15T12:00:00Z", "prod-west"));
+    let from_envelope = decode(envelope.as_bytes()).unwrap();
+    let from_array = decode(snapshot.items_json().as_bytes()).unwrap();
+    assert_eq!(
+        without_version(&from_envelope.items),
+        without_version(snapshot.items())
+    );
+    assert_eq!(
+        without_version(&from_array.items),
+        without_version(snapshot.items())
+    );
+    assert!(from_array.header.is_none());
+    let header = from_envelope.header.unwrap();
+    assert_eq!((header.generation, header.item_count), (3, 1));
+    assert_eq!(header.checksum, snapshot.fingerprint());
+}
+
+#[test]
+fn decoding_then_encoding_gives_the_same_bytes() {
+    // Escaping, floats, the omitted group and multipart markers survive a round trip: a sink can
+    // compare what it reads back with what it is about to write.
+    for items in [b2_items(), b3_items()] {
+        let snapshot = Snapshot::new(items);
+        let m = meta(7, "2026-01-15T12:00:00Z", "");
+        for part in snapshot.partition(&m, 900).unwrap().parts {
+            let decoded = decode(part.envelope.as_bytes()).unwrap();
+            let again = Snapshot::new(decoded.items.clone());
+            assert_eq!(again.fingerprint(), part.checksum);
+            let header = decoded.header.unwrap();
+            assert_eq!(usize::try_from(header.item_count).unwrap(), part.item_count);
+            if part.total > 1 {
+                assert_eq!(
+                    (header.part_index, header.part_total),
+                    (
+                        i64::try_from(part.index).unwrap(),
+                        i64::try_from(part.total).unwrap()
+                    )
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn env_05_empty_inputs_and_unknown_schema_versions() {
+    for input in ["", "  \n", "[]", "null"] {
+        let decoded = decode(input.as_bytes()).unwrap();
+        assert!(
+            decoded.items.is_empty() && decoded.header.is_none(),
+            "{input:?}"
+        );
+    }
+    let error = decode(br#"{"schemaVersion":"kollect.dev/v99","items":[]}"#).unwrap_err();
+    assert!(
+        matches!(error, DecodeError::UnsupportedSchemaVersion(ref v) if v == "kollect.dev/v99")
+    );
+    assert_eq!(
+        error.to_string(),
+        r#"unsupported schemaVersion "kollect.dev/v99" (this version reads "kollect.dev/v1alpha1")"#
+    );
+    // An envelope without a schemaVersion is read as the current one.
+    let decoded = decode(br#"{"items":[]}"#).unwrap();
+    assert_eq!(
+        decoded.header.unwrap().schema_version,
+        "kollect.dev/v1alpha1"
+    );
+}
+
+#[test]
+fn bad_exports_name_the_place_and_the_problem() {
+    let cases: [(&str, &str); 5] = [
+        (r#"{"items":[{"targetNamespace":"a"}]}"#, "items[0]"),
+        (
+            r#"[{"targetNamespace":"a","targetName":"t","namespace":"n","name":"x","version":"v1","kind":"K","uid":7,"attributes":{}}]"#,
+            "[0].uid",
+        ),
+        (r#"{"items":[] "#, "."),
+        ("[] trailing", "."),
+        (r#"{"itemCount":"three"}"#, "itemCount"),
+    ];
+    for (input, path) in cases {
+        match decode(input.as_bytes()) {
+            Err(DecodeError::Invalid { path: at, message }) => {
+                assert_eq!(at, path, "{input}: {message}");
+                assert!(message.contains("line 1 column"), "{message}");
+            }
+            other => panic!("{input}: {other:?}"),
+        }
+    }
+    for (input, found) in [
+        ("42", "a number"),
+        ("\"x\"", "a string"),
+        ("true", "a boolean"),
+    ] {
+        let error = decode(input.as_bytes()).unwrap_err();
+        assert!(error.to_string().ends_with(found), "{error}");
+    }
+}
+
+#[test]
+fn env_08_10_metadata_readers_tolerate_anything() {
+    let header = read_header(
+        br#"{"schemaVersion":"kollect.dev/v1alpha1","checksum":"abc","generation":7,"partIndex":2,"partTotal":3,"itemCount":4,"exportedAt":"2026-06-07T08:15:30.123456789Z","cluster":"prod","items":[]}"#,
+    );
+    assert_eq!(
+        (
+            header.generation,
+            header.part_index,
+            header.part_total,
+            header.item_count
+        ),
+        (7, 2, 3, 4)
+    );
+    assert_eq!(
+        (header.checksum.as_str(), header.cluster.as_str()),
+        ("abc", "prod")
+    );
+    assert_eq!(
+        header.exported_at.unwrap(),
+        at("2026-06-07T08:15:30.123456789Z")
+    );
+    // ENV-10: not JSON, not an object, members of the wrong type → zero values.
+    for input in [
+        &b"not json"[..],
+        b"[1,2]",
+        br#"{"generation":"7","exportedAt":"yesterday"}"#,
+    ] {
+        let header = read_header(input);
+        assert_eq!(header.generation, 0);
+        assert!(header.exported_at.is_none());
+    }
+}
+
+#[test]
+fn env_09_schema_version_helpers() {
+    assert_eq!(
+        normalize_schema_version("").unwrap(),
+        "kollect.dev/v1alpha1"
+    );
+    assert_eq!(
+        normalize_schema_version("kollect.dev/v1alpha1").unwrap(),
+        "kollect.dev/v1alpha1"
+    );
+    assert!(normalize_schema_version("kollect.dev/v99").is_err());
+}
+
+#[test]
+fn part_07_part_paths() {
+    assert_eq!(part_path("inv/api.json", 1, 1), "inv/api.json");
+    assert_eq!(
+        part_path("inv/api.json", 2, 3),
+        "inv/api.part-0002-of-0003.json"
     );
 }
 
@@ -471,6 +636,111 @@ fn agg_07_compose_shards() {
         Dedupe::KeepAll,
     );
     assert_eq!(only_b.snapshot.len(), 1);
+}
+
+#[test]
+fn agg_04_identity_and_resource_keys() {
+    let row = deployment("deployments", "team-a", "u1", 2);
+    assert_eq!(row.key(), ("team-a", "deployments", "u1"));
+    let item = row.item();
+    assert_eq!(
+        (
+            item.target_namespace,
+            item.target_name,
+            item.group,
+            item.version,
+            item.kind
+        ),
+        ("team-a", "deployments", "apps", "v1", "Deployment")
+    );
+    assert_eq!((&*item.row.namespace, &*item.row.uid), ("team-a", "u1"));
+}
+
+#[test]
+fn agg_08_cluster_inventory_selection() {
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let (prod, dev, none) = (map(&[("env", "prod")]), map(&[("env", "dev")]), map(&[]));
+    let namespaces = [
+        NamespaceLabels {
+            name: "team-a",
+            labels: &prod,
+        },
+        NamespaceLabels {
+            name: "team-b",
+            labels: &dev,
+        },
+        NamespaceLabels {
+            name: "kube-system",
+            labels: &none,
+        },
+    ];
+    let selector =
+        |json: Value| -> kollect_api::k8s::LabelSelector { serde_json::from_value(json).unwrap() };
+    let everything = selector(json!({}));
+    let only_prod = selector(json!({"matchLabels": {"env": "prod"}}));
+    // Namespaces: listed ∩ selector; an absent selector selects nothing (DECISIONS Q8).
+    let all = select_namespaces(&[], Some(&everything), &namespaces);
+    assert_eq!(
+        all.iter().collect::<Vec<_>>(),
+        ["kube-system", "team-a", "team-b"]
+    );
+    let listed = select_namespaces(
+        &[" team-b ".into(), "team-a".into()],
+        Some(&only_prod),
+        &namespaces,
+    );
+    assert_eq!(listed.iter().collect::<Vec<_>>(), ["team-a"]);
+    assert!(select_namespaces(&[], None, &namespaces).is_empty());
+    // Targets: refs win over the selector; the target's own namespace selector must match a
+    // selected namespace; an absent one never does.
+    let (web, batch) = (map(&[("tier", "web")]), map(&[("tier", "batch")]));
+    let targets = [
+        ClusterTargetLabels {
+            name: "z-web",
+            labels: &web,
+            namespace_selector: Some(&everything),
+        },
+        ClusterTargetLabels {
+            name: "a-batch",
+            labels: &batch,
+            namespace_selector: Some(&only_prod),
+        },
+        ClusterTargetLabels {
+            name: "m-open",
+            labels: &web,
+            namespace_selector: None,
+        },
+    ];
+    assert_eq!(
+        select_cluster_targets(&[], None, &targets, &all, &namespaces),
+        ["a-batch", "z-web"]
+    );
+    let web_selector = selector(json!({"matchLabels": {"tier": "web"}}));
+    assert_eq!(
+        select_cluster_targets(&[], Some(&web_selector), &targets, &all, &namespaces),
+        ["z-web"]
+    );
+    assert_eq!(
+        select_cluster_targets(
+            &["a-batch".into(), "m-open".into()],
+            Some(&web_selector),
+            &targets,
+            &all,
+            &namespaces
+        ),
+        ["a-batch"],
+        "refs ignore the selector; m-open has no namespace selector"
+    );
+    let dev_only: BTreeSet<String> = ["team-b".to_owned()].into();
+    assert_eq!(
+        select_cluster_targets(&[], None, &targets, &dev_only, &namespaces),
+        ["z-web"]
+    );
 }
 
 #[test]

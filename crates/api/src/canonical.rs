@@ -178,6 +178,19 @@ fn write_positional(out: &mut String, digits: &str, exponent: i32) {
 /// Appends a JSON string with Go's escaping rules.
 pub fn write_str(out: &mut String, text: &str) {
     out.push('"');
+    // Nearly every name, uid and label needs no escape: copy those whole. Everything escaped
+    // is ASCII except U+2028/U+2029, whose UTF-8 encodings start with 0xE2.
+    let plain = |b: &u8| *b >= 0x20 && !matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&' | 0xE2);
+    if text.as_bytes().iter().all(plain) {
+        out.push_str(text);
+    } else {
+        write_escaped(out, text);
+    }
+    out.push('"');
+}
+
+/// The body of a string with escapes, without quotes.
+fn write_escaped(out: &mut String, text: &str) {
     let mut start = 0;
     for (index, c) in text.char_indices() {
         let escape: Option<&str> = match c {
@@ -206,7 +219,6 @@ pub fn write_str(out: &mut String, text: &str) {
         start = index + c.len_utf8();
     }
     out.push_str(&text[start..]);
-    out.push('"');
 }
 
 /// The canonical encoding of `value` as a new string.
@@ -267,6 +279,23 @@ mod tests {
             "\u{7f}é😀\""
         );
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn plain_strings_take_the_short_path_and_nothing_else_does() {
+        let samples: Vec<String> = (0..=0x7f_u32)
+            .chain([0xe9, 0x2027, 0x2028, 0x2029, 0x202a, 0x1f600])
+            .filter_map(char::from_u32)
+            .map(|c| format!("ab{c}cd"))
+            .collect();
+        for text in &samples {
+            let mut fast = String::new();
+            write_str(&mut fast, text);
+            let mut slow = String::from('"');
+            write_escaped(&mut slow, text);
+            slow.push('"');
+            assert_eq!(fast, slow, "{text:?}");
+        }
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! * [`row`], [`canonical`] — rows, export items and the Go-compatible canonical JSON that
 //!   checksums are computed over.
 //! * [`names`], [`duration`] — identifier newtypes validated on deserialisation.
-//! * [`k8s`] — the Kubernetes types other Kollect crates use.
+//! * [`k8s`] — the Kubernetes types other Kollect crates use; [`selector`] — label selectors
+//!   matched as the API server does.
 //!
 //! This crate depends on no other Kollect crate and does no I/O.
 //!
@@ -40,5 +41,6 @@ pub mod manifest;
 pub mod names;
 pub mod row;
 pub mod schema;
+pub mod selector;
 pub mod v1alpha1;
 pub mod validation;

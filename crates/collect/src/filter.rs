@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+pub use kollect_api::selector::{selector_is_valid, selector_matches};
 use kollect_api::{
     k8s::LabelSelector,
     names::NamespaceName,
@@ -18,48 +19,6 @@ pub struct NamespaceInfo {
     pub labels: BTreeMap<String, String>,
     /// Annotations.
     pub annotations: BTreeMap<String, String>,
-}
-
-/// Whether a selector is well-formed: known operators, values where they belong.
-pub fn selector_is_valid(selector: &LabelSelector) -> bool {
-    selector
-        .match_expressions
-        .iter()
-        .flatten()
-        .all(|requirement| {
-            let values = requirement.values.as_deref().unwrap_or_default();
-            match requirement.operator.as_str() {
-                "In" | "NotIn" => !values.is_empty(),
-                "Exists" | "DoesNotExist" => values.is_empty(),
-                _ => false,
-            }
-        })
-}
-
-/// Whether a (present) label selector matches `labels`. A selector with an unknown operator or
-/// malformed values matches nothing (fail closed, DECISIONS Q10). `{}` matches everything.
-pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let exact = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(key, value)| labels.get(key) == Some(value));
-    exact
-        && selector
-            .match_expressions
-            .iter()
-            .flatten()
-            .all(|requirement| {
-                let values = requirement.values.as_deref().unwrap_or_default();
-                let value = labels.get(&requirement.key);
-                match requirement.operator.as_str() {
-                    "In" => !values.is_empty() && value.is_some_and(|v| values.contains(v)),
-                    "NotIn" => !values.is_empty() && value.is_none_or(|v| !values.contains(v)),
-                    "Exists" => values.is_empty() && value.is_some(),
-                    "DoesNotExist" => values.is_empty() && value.is_none(),
-                    _ => false,
-                }
-            })
 }
 
 /// Sorted, de-duplicated, without empty names.
@@ -154,6 +113,36 @@ pub fn namespace_sets(
             .cloned(),
     );
     NamespaceSets { matched, effective }
+}
+
+/// Whether a target wants every namespace, present and future: no include list (its own or the
+/// operator's default), no namespace selector, no scope allowlist. Such a target needs a
+/// cluster-wide watch; any other is bounded by its effective set, which the engine recomputes
+/// when namespaces change.
+pub fn is_unrestricted(intent: &NamespaceIntent<'_>, ceiling: &Ceiling<'_>) -> bool {
+    intent.filter.included_namespaces().is_empty()
+        && intent.default_included.is_empty()
+        && intent.namespace_selector.is_none()
+        && ceiling.allowed.is_empty()
+}
+
+/// Beyond this many namespaces one cluster-wide watch is cheaper than one watch per namespace
+/// (each watch is a long-lived request and a relist on expiry; 16 keeps tenant installs of a few
+/// teams namespaced while a platform-wide selector goes cluster-wide).
+pub const MAX_NAMESPACED_WATCHES: usize = 16;
+
+/// The namespaces a shared watch must cover (pipeline spec §1.3.2, FLT-20): `None` for one
+/// cluster-wide watch, when a subscriber is unrestricted (`None`) or the union is large;
+/// otherwise the sorted union of the subscribers' effective sets.
+pub fn watch_namespaces<'a>(
+    subscribers: impl IntoIterator<Item = Option<&'a [String]>>,
+) -> Option<Vec<String>> {
+    let mut union = Vec::new();
+    for subscriber in subscribers {
+        union.extend(subscriber?.iter().cloned());
+    }
+    let union = sorted_unique(union);
+    (union.len() <= MAX_NAMESPACED_WATCHES).then_some(union)
 }
 
 /// The label that opts resources and namespaces in or out.
@@ -387,6 +376,45 @@ mod tests {
             namespace_sets(&intent, &spaces, &Ceiling::default()).effective,
             ["team-a"]
         );
+    }
+
+    #[test]
+    fn flt_20_watch_scope_follows_the_subscribers() {
+        let team_a = vec!["team-a".to_owned()];
+        let team_b = vec!["team-b".to_owned(), "team-a".to_owned()];
+        assert_eq!(
+            watch_namespaces([Some(team_a.as_slice())]),
+            Some(team_a.clone())
+        );
+        assert_eq!(
+            watch_namespaces([Some(team_a.as_slice()), Some(team_b.as_slice())]),
+            Some(vec!["team-a".to_owned(), "team-b".to_owned()])
+        );
+        assert_eq!(watch_namespaces([Some(team_a.as_slice()), None]), None);
+        let many: Vec<String> = (0..=MAX_NAMESPACED_WATCHES)
+            .map(|i| format!("ns-{i}"))
+            .collect();
+        assert_eq!(watch_namespaces([Some(many.as_slice())]), None);
+        // A target with a selector is bounded by its effective set; one without anything is not.
+        let open = filter(serde_json::json!({}));
+        let selector = LabelSelector::default();
+        let intent = |namespace_selector| NamespaceIntent {
+            filter: &open,
+            namespace_selector,
+            default_included: &[],
+            default_excluded: &[],
+        };
+        assert!(is_unrestricted(&intent(None), &Ceiling::default()));
+        assert!(!is_unrestricted(
+            &intent(Some(&selector)),
+            &Ceiling::default()
+        ));
+        let allowed = team_a.clone();
+        let ceiling = Ceiling {
+            allowed: &allowed,
+            denied: &[],
+        };
+        assert!(!is_unrestricted(&intent(None), &ceiling));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //!
 //! * [`filter`]: the namespace sets, label selectors and watch opt-in/opt-out labels a target
 //!   collects by (pipeline spec §2.9).
+//! * [`matcher`]: whether an object belongs to a target — namespace check, resource rules or
+//!   legacy names and selector, watch labels — with `matchPolicy` supplied by the caller.
 //! * [`TargetRows`]: the watch consumer that keeps one target's rows in the store, with the
 //!   caller's row maker (the extractor's one-pass path).
 //! * [`Watches`]: shared lean watches — one list+watch per (resource, shape, namespace scope)
@@ -20,6 +22,7 @@
 //! objects into rows with `kollect-extract`).
 
 pub mod filter;
+pub mod matcher;
 mod source;
 mod store;
 mod target;

@@ -3,7 +3,7 @@
 //! their identity and extracted attributes.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
@@ -53,7 +53,92 @@ impl TargetKey {
 #[derive(Debug)]
 struct TargetEntry {
     gvk: Gvk,
+    /// Rows by uid.
     rows: HashMap<Box<str>, Arc<Row>>,
+    /// The same rows in canonical order within a target, so snapshots need no sort.
+    ordered: BTreeSet<Ordered>,
+}
+
+impl TargetEntry {
+    fn new(gvk: &Gvk) -> Self {
+        Self {
+            gvk: gvk.clone(),
+            rows: HashMap::new(),
+            ordered: BTreeSet::new(),
+        }
+    }
+
+    /// An entry holding `rows` (a later row of the same uid wins). The order is built in one
+    /// sort and a bulk load rather than row by row.
+    fn from_rows(gvk: &Gvk, rows: Vec<Row>) -> Self {
+        let rows: HashMap<Box<str>, Arc<Row>> = rows
+            .into_iter()
+            .map(|row| (row.uid.clone(), Arc::new(row)))
+            .collect();
+        let ordered = rows.values().map(|row| Ordered(Arc::clone(row))).collect();
+        Self {
+            gvk: gvk.clone(),
+            rows,
+            ordered,
+        }
+    }
+
+    fn insert(&mut self, row: Arc<Row>) {
+        if let Some(old) = self.rows.insert(row.uid.clone(), Arc::clone(&row)) {
+            self.ordered.remove(&Ordered(old));
+        }
+        self.ordered.insert(Ordered(row));
+    }
+
+    fn remove(&mut self, uid: &str) -> bool {
+        self.rows
+            .remove(uid)
+            .map(|old| self.ordered.remove(&Ordered(old)))
+            .is_some()
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// A row ordered as items of one target are in an export: by namespace, name, then uid
+/// (pipeline spec §3.6; the target and kind are the same for all of them).
+#[derive(Debug)]
+struct Ordered(Arc<Row>);
+
+impl Ordered {
+    fn key(&self) -> [&[u8]; 3] {
+        [
+            self.0.namespace.as_bytes(),
+            self.0.name.as_bytes(),
+            self.0.uid.as_bytes(),
+        ]
+    }
+}
+
+impl PartialEq for Ordered {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Ordered {}
+
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ordered {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -129,12 +214,9 @@ impl Store {
             let entry = shard
                 .targets
                 .entry(target.clone())
-                .or_insert_with(|| TargetEntry {
-                    gvk: gvk.clone(),
-                    rows: HashMap::new(),
-                });
+                .or_insert_with(|| TargetEntry::new(gvk));
             entry.gvk = gvk.clone();
-            entry.rows.insert(row.uid.clone(), Arc::new(row));
+            entry.insert(Arc::new(row));
         }
         self.notify(&target.namespace);
     }
@@ -162,8 +244,7 @@ impl Store {
             shard
                 .targets
                 .get_mut(target)
-                .and_then(|entry| entry.rows.remove(uid))
-                .is_some()
+                .is_some_and(|entry| entry.remove(uid))
         })
     }
 
@@ -173,17 +254,9 @@ impl Store {
         {
             let mut inner = self.write();
             let shard = inner.touch(&target.namespace);
-            let rows = rows
-                .into_iter()
-                .map(|row| (row.uid.clone(), Arc::new(row)))
-                .collect();
-            shard.targets.insert(
-                target.clone(),
-                TargetEntry {
-                    gvk: gvk.clone(),
-                    rows,
-                },
-            );
+            shard
+                .targets
+                .insert(target.clone(), TargetEntry::from_rows(gvk, rows));
         }
         self.notify(&target.namespace);
     }
@@ -205,7 +278,7 @@ impl Store {
     /// Rows in a shard.
     pub fn count(&self, namespace: &str) -> usize {
         self.read().shards.get(namespace).map_or(0, |shard| {
-            shard.targets.values().map(|e| e.rows.len()).sum()
+            shard.targets.values().map(TargetEntry::len).sum()
         })
     }
 
@@ -218,7 +291,8 @@ impl Store {
             .map_or(0, |shard| shard.counter)
     }
 
-    /// Every row of a shard (all its targets), in no particular order.
+    /// Every row of a shard (all its targets): in canonical order within each target, targets
+    /// in key order.
     pub fn snapshot(&self, namespace: &str) -> Vec<TargetRow> {
         self.versioned_snapshot(namespace).1
     }
@@ -239,7 +313,7 @@ impl Store {
         self.read()
             .shards
             .iter()
-            .filter(|(_, shard)| shard.targets.values().any(|e| !e.rows.is_empty()))
+            .filter(|(_, shard)| shard.targets.values().any(|e| !e.is_empty()))
             .map(|(namespace, _)| Arc::clone(namespace))
             .collect()
     }
@@ -285,7 +359,7 @@ fn rows_of<'a>(
     target: &'a TargetKey,
     entry: &'a TargetEntry,
 ) -> impl Iterator<Item = TargetRow> + 'a {
-    entry.rows.values().map(move |row| TargetRow {
+    entry.ordered.iter().map(move |Ordered(row)| TargetRow {
         target_namespace: Arc::clone(&target.namespace),
         target_name: Arc::clone(&target.name),
         kind: entry.gvk.clone(),
@@ -413,18 +487,47 @@ mod tests {
     }
 
     #[test]
+    fn rows_come_out_in_canonical_order_within_a_target() {
+        let store = Store::new();
+        let target = TargetKey::namespaced("team-a", "t");
+        let named = |uid: &str, namespace: &str, name: &str| Row {
+            namespace: namespace.into(),
+            name: name.into(),
+            ..row(uid, "x")
+        };
+        for (uid, namespace, name) in [
+            ("u9", "b", "web"),
+            ("u1", "a", "web"),
+            ("u5", "a", "api"),
+            ("u2", "a", "web"),
+            ("u7", "", "node"),
+        ] {
+            store.upsert(&target, &gvk(), named(uid, namespace, name));
+        }
+        // A uid seen again under another name moves; a removed uid leaves the order too.
+        store.upsert(&target, &gvk(), named("u9", "a", "aaa"));
+        assert!(store.remove(&target, "u2"));
+        let order: Vec<String> = store
+            .snapshot("team-a")
+            .iter()
+            .map(|r| format!("{}/{}/{}", r.row.namespace, r.row.name, r.row.uid))
+            .collect();
+        assert_eq!(order, ["/node/u7", "a/aaa/u9", "a/api/u5", "a/web/u1"]);
+        assert_eq!(store.count("team-a"), 4);
+    }
+
+    #[test]
     fn replacing_a_target_drops_rows_that_left() {
         let store = Store::new();
         let target = TargetKey::namespaced("team-a", "t");
         store.upsert(&target, &gvk(), row("gone", "a"));
         store.upsert(&target, &gvk(), row("kept", "a"));
         store.replace_target(&target, &gvk(), vec![row("kept", "b"), row("new", "c")]);
-        let mut uids: Vec<_> = store
+        let uids: Vec<_> = store
             .target_rows(&target)
             .iter()
             .map(|r| r.row.uid.to_string())
             .collect();
-        uids.sort();
         assert_eq!(uids, ["kept", "new"]);
     }
 }

@@ -298,12 +298,19 @@ impl CelExpr {
         })
     }
 
-    /// Evaluates a predicate (`matchPolicy`): it must return a boolean.
+    /// Evaluates a predicate (`matchPolicy`): it must return a boolean, or a string CEL's
+    /// `bool()` converts (`"true"`, `"f"`, `"1"`, … as Go's `strconv.ParseBool`); anything else
+    /// is an error (pipeline spec §2.9.4, FLT-15).
     pub fn evaluate_bool(&self, object: &Value) -> Result<bool, EvalError> {
         let measure = Measure::of(object);
         self.check_cost(&measure)?;
         match self.execute(&Input::measured(object, measure))? {
             CelValue::Bool(flag) => Ok(flag),
+            CelValue::String(text) => match text.as_str() {
+                "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+                "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+                _ => Err(EvalError::NotBoolean(format!("string {text:?}"))),
+            },
             other => Err(EvalError::NotBoolean(format!("{:?}", other.type_of()))),
         }
     }

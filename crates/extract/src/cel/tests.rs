@@ -121,6 +121,27 @@ fn predicates_must_be_booleans() {
 }
 
 #[test]
+fn flt_15_match_policy_results() {
+    let object = json!({"metadata": {"name": "keep"}});
+    let eval = |source: &str| {
+        CelExpr::compile(source)
+            .expect("compiles")
+            .evaluate_bool(&object)
+    };
+    assert_eq!(eval("object.metadata.name == 'keep'"), Ok(true));
+    assert_eq!(eval("object.metadata.name == 'drop'"), Ok(false));
+    assert_eq!(eval("'true'"), Ok(true), "strings convert as bool() does");
+    assert_eq!(eval("'False'"), Ok(false));
+    for not_bool in ["1 + 1", "'truthy'", "null"] {
+        assert!(
+            matches!(eval(not_bool), Err(EvalError::NotBoolean(_))),
+            "{not_bool}: {:?}",
+            eval(not_bool)
+        );
+    }
+}
+
+#[test]
 fn references_are_bounded_where_possible() {
     let paths = |source: &str| {
         CelExpr::compile(source)
