@@ -105,6 +105,12 @@ mod retry;
 mod sink;
 mod timeout;
 
+/// The payload types backends work with, from `kollect-aggregate` (backends depend on this crate
+/// only, STYLE §1): snapshots, parts, change sets, and reading exports back.
+pub use kollect_aggregate::{
+    ChangeSet, DecodeError, Decoded, EnvelopeHeader, EnvelopeMeta, Gvk, Part, Parts,
+    SCHEMA_VERSION, Snapshot, TargetRow, decode, format_exported_at, part_path, read_header,
+};
 #[cfg(feature = "test-support")]
 pub use crate::memory::{InMemorySink, StoredExport, StoredPart};
 pub use crate::{

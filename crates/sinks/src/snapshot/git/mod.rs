@@ -1,0 +1,1 @@
+//! Git snapshot sink (sinks spec §6, §7).
