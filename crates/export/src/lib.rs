@@ -105,12 +105,6 @@ mod retry;
 mod sink;
 mod timeout;
 
-/// The payload types backends work with, from `kollect-aggregate` (backends depend on this crate
-/// only, STYLE §1): snapshots, parts, change sets, and reading exports back.
-pub use kollect_aggregate::{
-    ChangeSet, DecodeError, Decoded, EnvelopeHeader, EnvelopeMeta, Gvk, Part, Parts,
-    SCHEMA_VERSION, Snapshot, TargetRow, decode, format_exported_at, part_path, read_header,
-};
 #[cfg(feature = "test-support")]
 pub use crate::memory::{InMemorySink, StoredExport, StoredPart};
 pub use crate::{
@@ -136,4 +130,10 @@ pub use crate::{
         SinkSpec, fan_out,
     },
     timeout::{DEFAULT_EXPORT_TIMEOUT, DEFAULT_PROBE_TIMEOUT, Timed, Timeouts},
+};
+/// The payload types backends work with, from `kollect-aggregate` (backends depend on this crate
+/// only, STYLE §1): snapshots, parts, change sets, and reading exports back.
+pub use kollect_aggregate::{
+    ChangeSet, DecodeError, Decoded, EnvelopeHeader, EnvelopeMeta, Gvk, Part, Parts,
+    SCHEMA_VERSION, Snapshot, TargetRow, decode, format_exported_at, part_path, read_header,
 };
