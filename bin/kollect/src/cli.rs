@@ -40,6 +40,19 @@ pub(crate) enum Command {
         after_help = "Examples:\n  kollect validate deploy/examples\n  kollect validate -f profile.yaml -f target.yaml --output json"
     )]
     Validate(ValidateArgs),
+    /// Collect an inventory without an operator: profiles and targets from a config folder,
+    /// the cluster from a kubeconfig context or (offline) from folders of manifests.
+    ///
+    /// One envelope per target, written as files under --output DIR (a file is rewritten only
+    /// when its content changed) or as records on stdout with --output -.
+    ///
+    /// Exit status: 0 when every target was collected and written; 1 when some target or
+    /// object was skipped but something was exported; 2 for bad flags or config, an unreachable
+    /// cluster, or nothing exported.
+    #[command(
+        after_help = "Examples:\n  kollect collect --config examples/quickstart/config --from-dir examples/quickstart/cluster --output out\n  kollect collect --config ./config --context 'prod-*' --output - --format yaml\n  kollect collect --config ./config --dry-run"
+    )]
+    Collect(crate::collect::CollectArgs),
     /// Print the CustomResourceDefinitions of all eleven kinds as one YAML stream.
     ///
     /// Install them with `kollect crds | kubectl apply --server-side -f -`.
@@ -109,6 +122,7 @@ pub(crate) fn run(args: Args) -> Result<u8> {
     let Args { command, log: _ } = args;
     match command {
         Command::Validate(args) => validate::run(&args),
+        Command::Collect(args) => crate::collect::run(&args),
         Command::Crds => {
             output::stdout(&kollect_api::crd::all_yaml())?;
             Ok(EXIT_OK)

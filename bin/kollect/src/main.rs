@@ -1,6 +1,7 @@
 //! The `kollect` binary: parses arguments, sets up logging and runs one command.
 
 mod cli;
+mod collect;
 mod output;
 mod telemetry;
 mod validate;

@@ -46,3 +46,60 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
                 }
             })
 }
+
+/// The selector in the query form list and watch requests take (`app=web,tier in (a,b),!old`),
+/// or `None` when it is malformed (send nothing and filter locally, failing closed). `{}` is the
+/// empty string: everything.
+pub fn to_query(selector: &LabelSelector) -> Option<String> {
+    if !selector_is_valid(selector) {
+        return None;
+    }
+    let mut terms: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    for requirement in selector.match_expressions.iter().flatten() {
+        let values = requirement.values.as_deref().unwrap_or_default().join(",");
+        let key = &requirement.key;
+        terms.push(match requirement.operator.as_str() {
+            "In" => format!("{key} in ({values})"),
+            "NotIn" => format!("{key} notin ({values})"),
+            "Exists" => key.clone(),
+            _ => format!("!{key}"),
+        });
+    }
+    Some(terms.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn selectors_render_as_queries() {
+        let selector: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["a", "b"]},
+                {"key": "env", "operator": "NotIn", "values": ["dev"]},
+                {"key": "owner", "operator": "Exists"},
+                {"key": "old", "operator": "DoesNotExist"},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(
+            to_query(&selector).unwrap(),
+            "app=web,tier in (a,b),env notin (dev),owner,!old"
+        );
+        assert_eq!(to_query(&LabelSelector::default()).unwrap(), "");
+        let broken: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchExpressions": [{"key": "a", "operator": "In"}],
+        }))
+        .unwrap();
+        assert_eq!(to_query(&broken), None);
+    }
+}

@@ -105,6 +105,32 @@ impl ObjectView {
         })
     }
 
+    /// Reads namespace, name and labels from a parsed object.
+    pub fn from_value(object: &Value) -> Self {
+        let text = |pointer: &str| {
+            object
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let labels = object
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .map(|labels| {
+                labels
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            namespace: text("/metadata/namespace"),
+            name: text("/metadata/name"),
+            labels,
+        }
+    }
+
     /// The namespace namespace-based checks use.
     fn check_namespace(&self) -> &str {
         if self.namespace.is_empty() {
@@ -621,6 +647,10 @@ mod tests {
         let bare = ObjectView::from_json(r#"{"metadata":{"name":"n","labels":null}}"#).unwrap();
         assert!(bare.namespace.is_empty() && bare.labels.is_empty());
         assert!(ObjectView::from_json("{").is_err());
+        let value: Value =
+            serde_json::from_str(r#"{"metadata":{"name":"p","namespace":"a","labels":{"x":"1"}}}"#)
+                .unwrap();
+        assert_eq!(ObjectView::from_value(&value), view);
         assert!(ObjectView::from_json(r#"{"metadata":{"labels":{"x":1}}}"#).is_err());
     }
 }

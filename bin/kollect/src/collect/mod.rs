@@ -1,0 +1,403 @@
+//! `kollect collect`: the pipeline without an operator (operations spec §3). Profiles and
+//! targets come from a config folder; cluster state from kubeconfig contexts or, offline, from
+//! folders of manifests (`--from-dir`); one envelope per target goes to files or stdout.
+
+mod config;
+mod run;
+mod source;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use chrono::Utc;
+use kollect_aggregate::EnvelopeMeta;
+use kollect_api::validation::Settings;
+use kollect_collect::StaticSource;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::value::RawValue;
+
+pub(crate) use self::write::Format;
+use self::{
+    run::{Options, TargetOutcome},
+    source::Source,
+    write::{DEFAULT_PATH_TEMPLATE, Record, Written},
+};
+use crate::{
+    cli::{EXIT_INVALID, EXIT_OK},
+    output,
+};
+
+/// Exit code: some target or object was skipped, but something was exported.
+const EXIT_PARTIAL: u8 = 1;
+
+/// `kollect collect` flags.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CollectArgs {
+    /// Folder of `KollectProfile` and `KollectTarget` manifests (*.yaml, *.yml; not recursive).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) config: PathBuf,
+    /// Read the cluster from manifests or `kubectl get -o yaml|json` dumps instead of a live API
+    /// server (repeatable; YAML, JSON, `kind: List`, .gz). No kubeconfig is needed.
+    #[arg(long = "from-dir", value_name = "DIR", conflicts_with_all = ["kubeconfig", "context"])]
+    pub(crate) from_dir: Vec<PathBuf>,
+    /// Cluster name for envelopes and `{cluster}` in paths; defaults to the context name, or the
+    /// first --from-dir folder's name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cluster: Option<String>,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// Context(s) to collect: repeatable, comma-separated, `*` and `?` globs (default: the
+    /// current context). Contexts run one after another; the exit code is the worst of them.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub(crate) context: Vec<String>,
+    /// Where envelopes go: a folder (one file per target, rewritten only when it changed) or
+    /// `-` for records on stdout.
+    #[arg(long, value_name = "DIR|-")]
+    pub(crate) output: Option<String>,
+    /// Stdout record encoding (only with --output -).
+    #[arg(long, value_enum, default_value_t = Format::Ndjson)]
+    pub(crate) format: Format,
+    /// Collect every target from this namespace only.
+    #[arg(long, value_name = "NS")]
+    pub(crate) namespace: Option<String>,
+    /// Collect and report what would be written; write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+/// Where envelopes go.
+enum Destination {
+    Folder(PathBuf),
+    Stdout(Format),
+    DryRun,
+}
+
+/// One cluster to collect.
+struct Context {
+    name: String,
+    source: Source,
+}
+
+pub(crate) fn run(args: &CollectArgs) -> Result<u8> {
+    let destination = match destination(args) {
+        Ok(destination) => destination,
+        Err(message) => {
+            output::error_line(&format!("error: {message}"));
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let config = match config::load(&args.config, &Settings::default()) {
+        Ok(config) => config,
+        Err(errors) => {
+            for error in &errors {
+                output::error_line(&format!("error: {error}"));
+            }
+            output::error_line(&format!(
+                "{} problem(s) in {}; nothing was collected. `kollect validate --config {}` checks the folder alone.",
+                errors.len(),
+                args.config.display(),
+                args.config.display()
+            ));
+            return Ok(EXIT_INVALID);
+        }
+    };
+    for warning in &config.warnings {
+        output::error_line(&format!("warning: {warning}"));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_contexts(args, &config, &destination))
+}
+
+fn destination(args: &CollectArgs) -> Result<Destination, String> {
+    let stdout = args.output.as_deref() == Some("-");
+    if args.format != Format::Ndjson && !stdout {
+        return Err("--format applies to stdout records only (--output -)".into());
+    }
+    match (args.output.as_deref(), args.dry_run) {
+        (Some("-"), true) => Err("--output - and --dry-run exclude each other".into()),
+        (Some(_), true) => {
+            Err("--output DIR and --dry-run exclude each other: a dry run writes nothing".into())
+        }
+        (Some("-"), false) => Ok(Destination::Stdout(args.format)),
+        (Some(dir), false) => Ok(Destination::Folder(PathBuf::from(dir))),
+        (None, true) => Ok(Destination::DryRun),
+        (None, false) => Err(
+            "nowhere to write: give --output DIR (files), --output - (records on stdout) or --dry-run"
+                .into(),
+        ),
+    }
+}
+
+async fn run_contexts(
+    args: &CollectArgs,
+    config: &config::Config,
+    destination: &Destination,
+) -> Result<u8> {
+    let contexts = match contexts(args).await {
+        Ok(contexts) => contexts,
+        Err(error) => {
+            output::error_line(&format!("error: {error:#}"));
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let options = Options {
+        namespace: args.namespace.clone(),
+        ..Options::default()
+    };
+    let mut worst = EXIT_OK;
+    let mut json_records = Vec::new();
+    for context in contexts {
+        let code = match run::collect(config, &context.source, &options).await {
+            Ok(outcomes) => {
+                let cluster = args.cluster.as_deref().unwrap_or(&context.name);
+                deliver(
+                    &context.name,
+                    cluster,
+                    &outcomes,
+                    destination,
+                    &mut json_records,
+                )?
+            }
+            Err(failure) => {
+                output::error_line(&format!(
+                    "error: context {}: cannot read namespaces ({failure}); is the cluster reachable?",
+                    context.name
+                ));
+                EXIT_INVALID
+            }
+        };
+        worst = worst.max(code);
+    }
+    if let Destination::Stdout(Format::Json) = destination {
+        output::stdout(&format!("[{}]\n", json_records.join(",\n")))?;
+    }
+    Ok(worst)
+}
+
+/// Writes one context's envelopes and reports; returns the context's exit code.
+fn deliver(
+    context: &str,
+    cluster: &str,
+    outcomes: &[TargetOutcome],
+    destination: &Destination,
+    json_records: &mut Vec<String>,
+) -> Result<u8> {
+    let meta = EnvelopeMeta {
+        generation: 0,
+        exported_at: Utc::now(),
+        cluster: cluster.to_owned(),
+    };
+    let (mut exported, mut rows, mut changed, mut degraded) = (0_usize, 0_usize, 0_usize, false);
+    for outcome in outcomes {
+        for failure in &outcome.failures {
+            degraded = true;
+            output::error_line(&format!(
+                "warning: context {context}: target {}: {}/{} (uid {}): {}",
+                failure.target, failure.namespace, failure.name, failure.uid, failure.reason
+            ));
+        }
+        let Some(snapshot) = &outcome.snapshot else {
+            degraded = true;
+            output::error_line(&format!(
+                "warning: context {context}: target {}/{} skipped: {}",
+                outcome.namespace,
+                outcome.name,
+                outcome.skipped.as_deref().unwrap_or("unknown reason")
+            ));
+            continue;
+        };
+        let path = write::render_path(
+            DEFAULT_PATH_TEMPLATE,
+            cluster,
+            &outcome.namespace,
+            &outcome.name,
+        );
+        let envelope = snapshot.envelope(&meta);
+        rows += snapshot.len();
+        exported += 1;
+        match destination {
+            Destination::Folder(root) => {
+                if write::write_envelope(root, &path, &envelope)
+                    .with_context(|| format!("cannot write {}", root.join(&path).display()))?
+                    == Written::Changed
+                {
+                    changed += 1;
+                }
+            }
+            Destination::Stdout(format) => {
+                let raw = RawValue::from_string(envelope).context("envelope is not JSON")?;
+                let record = Record {
+                    context,
+                    target_namespace: &outcome.namespace,
+                    target_name: &outcome.name,
+                    path: &path,
+                    envelope: &raw,
+                };
+                let encoded = write::encode_record(&record, *format)?;
+                if *format == Format::Json {
+                    json_records.push(encoded);
+                } else {
+                    output::stdout(&encoded)?;
+                }
+            }
+            Destination::DryRun => output::error_line(&format!(
+                "dry run: context {context}: would write {path}: {} item(s), {} bytes",
+                snapshot.len(),
+                envelope.len()
+            )),
+        }
+    }
+    let written = match destination {
+        Destination::Folder(root) => format!(
+            ", {changed} file(s) changed, {} unchanged under {}",
+            exported - changed,
+            root.display()
+        ),
+        _ => String::new(),
+    };
+    output::error_line(&format!(
+        "context {context}: {exported} of {} target(s) exported, {rows} row(s){written}",
+        outcomes.len()
+    ));
+    Ok(match (degraded, exported) {
+        (false, _) => EXIT_OK,
+        (true, 0) => EXIT_INVALID,
+        (true, _) => EXIT_PARTIAL,
+    })
+}
+
+async fn contexts(args: &CollectArgs) -> Result<Vec<Context>> {
+    if !args.from_dir.is_empty() {
+        let source = StaticSource::load(&args.from_dir).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("cannot read --from-dir:\n  {}", lines.join("\n  "))
+        })?;
+        let name = args
+            .cluster
+            .clone()
+            .or_else(|| folder_name(&args.from_dir[0]))
+            .unwrap_or_else(|| "offline".to_owned());
+        return Ok(vec![Context {
+            name,
+            source: Source::Static(source),
+        }]);
+    }
+    let kubeconfig = match &args.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path)
+            .with_context(|| format!("cannot read kubeconfig {}", path.display()))?,
+        None => Kubeconfig::read().context(
+            "cannot read a kubeconfig ($KUBECONFIG or ~/.kube/config); give --kubeconfig, or --from-dir to collect from files",
+        )?,
+    };
+    let names = select_contexts(&kubeconfig, &args.context)?;
+    if args.cluster.is_some() && names.len() > 1 {
+        anyhow::bail!(
+            "--cluster names one cluster but {} contexts were selected",
+            names.len()
+        );
+    }
+    let mut contexts = Vec::with_capacity(names.len());
+    for name in names {
+        let options = KubeConfigOptions {
+            context: Some(name.clone()),
+            ..KubeConfigOptions::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &options)
+            .await
+            .with_context(|| format!("context {name}: invalid kubeconfig entry"))?;
+        let client = kube::Client::try_from(config)
+            .with_context(|| format!("context {name}: cannot build a client"))?;
+        contexts.push(Context {
+            name,
+            source: Source::Live(client),
+        });
+    }
+    Ok(contexts)
+}
+
+fn folder_name(path: &Path) -> Option<String> {
+    std::fs::canonicalize(path)
+        .ok()?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+}
+
+/// The contexts `patterns` select, in kubeconfig order; the current context when none given.
+fn select_contexts(kubeconfig: &Kubeconfig, patterns: &[String]) -> Result<Vec<String>> {
+    let available: Vec<&str> = kubeconfig
+        .contexts
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    if patterns.is_empty() {
+        let current = kubeconfig
+            .current_context
+            .clone()
+            .filter(|c| !c.is_empty())
+            .context("the kubeconfig has no current context; choose one with --context")?;
+        return Ok(vec![current]);
+    }
+    let mut selected = Vec::new();
+    for pattern in patterns.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        let matched: Vec<&str> = available
+            .iter()
+            .copied()
+            .filter(|c| glob(pattern, c))
+            .collect();
+        if matched.is_empty() {
+            anyhow::bail!(
+                "--context {pattern}: no such context (the kubeconfig has: {})",
+                available.join(", ")
+            );
+        }
+        for name in matched {
+            if !selected.iter().any(|s: &String| s == name) {
+                selected.push(name.to_owned());
+            }
+        }
+    }
+    Ok(selected)
+}
+
+/// Shell-style matching with `*` (any run) and `?` (one character).
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_a_shell() {
+        assert!(glob("prod-*", "prod-eu"));
+        assert!(glob("*", ""));
+        assert!(glob("k?nd-*", "kind-dev"));
+        assert!(!glob("prod-*", "staging"));
+        assert!(!glob("prod", "prod-eu"));
+        assert!(glob("*-eu*", "prod-eu-1"));
+    }
+}

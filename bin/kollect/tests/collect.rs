@@ -1,0 +1,403 @@
+//! `kollect collect` end to end: offline from folders of manifests, and live against
+//! kollect-testkit (a real HTTPS API server) with a kubeconfig, as a user would run it.
+#![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace};
+use kollect_testkit::{Options, TestApiServer, TokenUser};
+use kube::{Api, api::PostParams};
+use serde_json::{Value, json};
+
+fn kollect() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kollect"));
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("KUBECONFIG")
+        .env("NO_COLOR", "1");
+    command
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(command: &mut Command) -> Run {
+    let output = command.output().expect("the binary runs");
+    Run {
+        code: output.status.code().expect("exited normally"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+const PROFILE: &str = r"apiVersion: kollect.dev/v1alpha1
+kind: KollectProfile
+metadata: {name: images, namespace: shop}
+spec:
+  targetGVK: {group: apps, version: v1, kind: Deployment}
+  attributes:
+    - {name: image, path: '$.spec.template.spec.containers[0].image'}
+    - {name: replicas, path: 'cel:object.spec.replicas', optional: true}
+";
+
+const TARGET: &str = r"apiVersion: kollect.dev/v1alpha1
+kind: KollectTarget
+metadata: {name: web, namespace: shop}
+spec:
+  profileRef: images
+  labelSelector:
+    matchLabels: {tier: web}
+";
+
+fn deployment(namespace: &str, name: &str, tier: &str, image: Option<&str>) -> Value {
+    let containers = image.map_or_else(|| json!([]), |i| json!([{"name": "c", "image": i}]));
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"tier": tier, "app": name}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": containers}},
+        },
+    })
+}
+
+/// A config folder with the profile and target above.
+fn config() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("profile.yaml"), PROFILE).unwrap();
+    std::fs::write(dir.path().join("target.yml"), TARGET).unwrap();
+    dir
+}
+
+/// A cluster dump: two web Deployments, one of another tier, in `shop`.
+fn dump(objects: &[Value]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    std::fs::write(dir.path().join("dump.json"), list.to_string()).unwrap();
+    dir
+}
+
+fn records(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn names(envelope: &Value) -> Vec<&str> {
+    envelope["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn offline_folders_give_one_record_per_target() {
+    let config = config();
+    let cluster = dump(&[
+        deployment("shop", "web", "web", Some("nginx:1.27")),
+        deployment("shop", "api", "web", Some("api:2")),
+        deployment("shop", "db", "data", Some("postgres:16")),
+    ]);
+    let out = run(kollect()
+        .args(["collect", "--output", "-", "--cluster", "prod"])
+        .arg("--config")
+        .arg(config.path())
+        .arg("--from-dir")
+        .arg(cluster.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let records = records(&out.stdout);
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(record["context"], "prod");
+    assert_eq!(record["path"], "inventory/shop/web.yaml");
+    let envelope = &record["envelope"];
+    assert_eq!(envelope["cluster"], "prod");
+    assert_eq!(envelope["itemCount"], 2);
+    assert_eq!(
+        names(envelope),
+        ["api", "web"],
+        "canonical order, selector applied"
+    );
+    assert_eq!(
+        envelope["items"][1]["attributes"],
+        json!({"image": "nginx:1.27", "replicas": 2})
+    );
+    assert!(envelope.get("generation").is_none());
+    assert!(
+        out.stderr.contains("1 of 1 target(s) exported, 2 row(s)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn files_are_written_once_and_rewritten_only_on_change() {
+    let config = config();
+    let cluster = dump(&[deployment("shop", "web", "web", Some("nginx:1.27"))]);
+    let out_dir = tempfile::tempdir().unwrap();
+    let collect = |cluster: &Path| {
+        run(kollect()
+            .arg("collect")
+            .arg("--config")
+            .arg(config.path())
+            .arg("--from-dir")
+            .arg(cluster)
+            .arg("--output")
+            .arg(out_dir.path()))
+    };
+    let first = collect(cluster.path());
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first.stderr.contains("1 file(s) changed"),
+        "{}",
+        first.stderr
+    );
+    let file = out_dir.path().join("inventory/shop/web.yaml");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let again = collect(cluster.path());
+    assert!(
+        again.stderr.contains("0 file(s) changed, 1 unchanged"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        written,
+        "untouched, timestamp included"
+    );
+    let changed = dump(&[deployment("shop", "web", "web", Some("nginx:1.28"))]);
+    let third = collect(changed.path());
+    assert!(
+        third.stderr.contains("1 file(s) changed"),
+        "{}",
+        third.stderr
+    );
+    let envelope: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(envelope["items"][0]["attributes"]["image"], "nginx:1.28");
+}
+
+#[test]
+fn failed_objects_make_a_partial_run_and_are_named() {
+    let config = config();
+    let cluster = dump(&[
+        deployment("shop", "web", "web", Some("nginx:1.27")),
+        deployment("shop", "empty", "web", None),
+    ]);
+    let out = run(kollect()
+        .args(["collect", "--output", "-"])
+        .arg("--config")
+        .arg(config.path())
+        .arg("--from-dir")
+        .arg(cluster.path()));
+    assert_eq!(out.code, 1, "partial: one object failed, one exported");
+    assert!(
+        out.stderr
+            .contains("target shop/web: shop/empty (uid static-")
+            && out.stderr.contains("attribute \"image\""),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(names(&records(&out.stdout)[0]["envelope"]), ["web"]);
+}
+
+#[test]
+fn bad_config_stops_before_any_cluster_with_file_line_and_field() {
+    let config = config();
+    std::fs::write(
+        config.path().join("target.yml"),
+        TARGET.replace("profileRef: images", "profileRef: missing"),
+    )
+    .unwrap();
+    std::fs::write(
+        config.path().join("sink.yaml"),
+        "apiVersion: kollect.dev/v1alpha1\nkind: KollectSnapshotSink\nmetadata: {name: s, namespace: shop}\nspec:\n  type: git\n  endpoint: https://example.com/repo.git\n  git: {branch: main}\n",
+    )
+    .unwrap();
+    let out = run(kollect()
+        .args(["collect", "--output", "-", "--kubeconfig", "/nonexistent"])
+        .arg("--config")
+        .arg(config.path()));
+    assert_eq!(out.code, 2);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr.contains("target.yml:1: KollectTarget/shop/web: spec.profileRef: KollectProfile shop/missing is not in the config folder"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "sink.yaml:1: KollectSnapshotSink/shop/s: sinks in the config folder are not supported"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("kubeconfig"),
+        "the cluster is never contacted: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bad_flags_and_bad_folders_are_refused_clearly() {
+    let config = config();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--dry-run", "--output", "-"],
+            "--output - and --dry-run exclude each other",
+        ),
+        (
+            &["--output", "out", "--format", "yaml"],
+            "--format applies to stdout records only",
+        ),
+        (&[], "nowhere to write"),
+        (
+            &["--output", "-", "--from-dir", "/nonexistent/dump"],
+            "cannot read --from-dir",
+        ),
+    ];
+    for (flags, message) in cases {
+        let out = run(kollect()
+            .arg("collect")
+            .arg("--config")
+            .arg(config.path())
+            .args(flags));
+        assert_eq!(out.code, 2, "{flags:?}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{flags:?}: {}", out.stderr);
+    }
+    let out = run(kollect().args([
+        "collect",
+        "--output",
+        "-",
+        "--config",
+        "/nonexistent/config",
+    ]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("cannot read the config folder"),
+        "{}",
+        out.stderr
+    );
+    let garbage = tempfile::tempdir().unwrap();
+    std::fs::write(garbage.path().join("bad.yaml"), "kind: [unclosed").unwrap();
+    let out = run(kollect()
+        .args(["collect", "--output", "-"])
+        .arg("--config")
+        .arg(garbage.path()));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("bad.yaml:2: invalid YAML"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Runs `kollect collect` against a testkit server holding `objects`, as `token` (the admin
+/// when `None`); returns the run and the kubeconfig folder.
+async fn live(objects: Vec<Value>, user: Option<TokenUser>, extra: &[&str]) -> Run {
+    let options = Options {
+        tokens: user.iter().cloned().collect(),
+        ..Options::default()
+    };
+    let server = TestApiServer::start(options).await.unwrap();
+    let client = server.client().await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "shop"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client, "shop");
+    for object in objects {
+        deployments
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(object).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig: PathBuf = dir.path().join("kubeconfig");
+    let yaml = match &user {
+        Some(user) => server.kubeconfig_for(&user.token),
+        None => server.kubeconfig(),
+    };
+    std::fs::write(&kubeconfig, yaml).unwrap();
+    let config = config();
+    let mut command = kollect();
+    command
+        .arg("collect")
+        .arg("--config")
+        .arg(config.path())
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(extra);
+    tokio::task::spawn_blocking(move || run(&mut command))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_cluster_through_a_kubeconfig() {
+    let out = live(
+        vec![
+            deployment("shop", "web", "web", Some("nginx:1.27")),
+            deployment("shop", "db", "data", Some("postgres:16")),
+        ],
+        None,
+        &["--output", "-", "--context", "kollect-*"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let records = records(&out.stdout);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["context"], "kollect-testkit");
+    let envelope = &records[0]["envelope"];
+    assert_eq!(names(envelope), ["web"]);
+    let uid = envelope["items"][0]["uid"].as_str().unwrap();
+    assert!(
+        !uid.is_empty() && !uid.starts_with("static-"),
+        "the server's uid: {uid}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_context_and_a_forbidden_identity_are_reported() {
+    let out = live(vec![], None, &["--output", "-", "--context", "nope"]).await;
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("--context nope: no such context (the kubeconfig has: kollect-testkit)"),
+        "{}",
+        out.stderr
+    );
+    // A user without any RBAC binding cannot even list namespaces: nothing is collected.
+    let nobody = TokenUser::new("nobody", &[]);
+    let out = live(
+        vec![deployment("shop", "web", "web", Some("nginx:1"))],
+        Some(nobody),
+        &["--output", "-"],
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr.contains("cannot read namespaces (forbidden"),
+        "{}",
+        out.stderr
+    );
+}
