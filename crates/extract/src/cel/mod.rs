@@ -171,7 +171,9 @@ pub enum References {
 #[derive(Clone)]
 pub struct CelExpr {
     source: String,
-    program: Arc<Program>,
+    /// The program as compiled, with every single-variable comprehension iterating in a fixed
+    /// order ([`ordered_ranges`]).
+    expression: Arc<IdedExpr>,
     references: References,
     depth: u32,
     size: u32,
@@ -259,9 +261,11 @@ impl CelExpr {
         };
         let (depth, size, literal_elements) = shape(root, &[]);
         let (pluses, literal_bytes) = operators_and_strings(root);
+        let mut expression = program.expression().clone();
+        ordered_ranges(&mut expression);
         Ok(Self {
             source: source.to_owned(),
-            program: Arc::new(program),
+            expression: Arc::new(expression),
             references,
             depth,
             size,
@@ -324,9 +328,10 @@ impl CelExpr {
         let mut context =
             Context::with_env(Arc::clone(ENV.get_or_init(|| Arc::new(Env::stdlib()))));
         context.set_variable_resolver(&resolver);
-        self.program
-            .execute(&context)
-            .map_err(|e| EvalError::Failed(e.to_string()))
+        context
+            .add_function(ORDERED, ordered)
+            .map_err(|e| EvalError::Failed(e.to_string()))?;
+        CelValue::resolve(&self.expression, &context).map_err(|e| EvalError::Failed(e.to_string()))
     }
 
     /// The work bound of this expression on `object` (see the module docs).
@@ -587,6 +592,95 @@ fn bracket_nesting(source: &str) -> usize {
 }
 
 /// The direct subexpressions of a node.
+/// The function wrapped around comprehension ranges; `@` keeps it out of what users can call.
+const ORDERED: &str = "@kollect.ordered";
+
+/// Makes iteration deterministic. CEL iterates a map over its keys, and the interpreter keeps
+/// maps in hash maps with a random seed: `object.data.map(k, k)` would list the keys in a
+/// different order on every evaluation, and every digest built on it would change each time.
+/// Every single-variable comprehension (`all`, `exists`, `exists_one`, `map`, `filter`) therefore
+/// iterates `@kollect.ordered(range)` instead: a list unchanged, a map's keys sorted. Two-variable
+/// comprehensions (key and value) are left alone.
+fn ordered_ranges(root: &mut IdedExpr) {
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        if let Expr::Comprehension(comprehension) = &mut node.expr
+            && comprehension.iter_var2.is_none()
+        {
+            let range = std::mem::take(&mut comprehension.iter_range);
+            comprehension.iter_range = IdedExpr {
+                id: range.id,
+                expr: Expr::Call(cel::common::ast::CallExpr {
+                    func_name: ORDERED.to_owned(),
+                    target: None,
+                    args: vec![range],
+                }),
+            };
+        }
+        stack.extend(children_mut(node));
+    }
+}
+
+fn children_mut(node: &mut IdedExpr) -> Vec<&mut IdedExpr> {
+    match &mut node.expr {
+        Expr::Call(call) => call
+            .target
+            .as_deref_mut()
+            .into_iter()
+            .chain(call.args.iter_mut())
+            .collect(),
+        Expr::Select(select) => vec![&mut *select.operand],
+        Expr::List(list) => list.elements.iter_mut().collect(),
+        Expr::Map(map) => map
+            .entries
+            .iter_mut()
+            .flat_map(|entry| match &mut entry.expr {
+                cel::common::ast::EntryExpr::MapEntry(e) => vec![&mut e.key, &mut e.value],
+                cel::common::ast::EntryExpr::StructField(f) => vec![&mut f.value],
+            })
+            .collect(),
+        Expr::Comprehension(c) => {
+            let c = &mut **c;
+            vec![
+                &mut c.iter_range,
+                &mut c.accu_init,
+                &mut c.loop_cond,
+                &mut c.loop_step,
+                &mut c.result,
+            ]
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Struct(_) | Expr::Unspecified => Vec::new(),
+    }
+}
+
+/// `@kollect.ordered(range)`: a map's keys in ascending order, anything else unchanged.
+#[allow(clippy::needless_pass_by_value)] // the shape the interpreter calls
+fn ordered(cel::extractors::Arguments(args): cel::extractors::Arguments) -> CelValue {
+    match args.first() {
+        Some(CelValue::Map(map)) => {
+            let mut keys: Vec<&Key> = map.map.keys().collect();
+            keys.sort_by(|a, b| key_order(a).cmp(&key_order(b)));
+            CelValue::List(Arc::new(
+                keys.into_iter()
+                    .map(|k| CelValue::from(k.clone()))
+                    .collect(),
+            ))
+        }
+        Some(other) => other.clone(),
+        None => CelValue::Null,
+    }
+}
+
+/// Keys sort by type (booleans, integers, unsigned, strings), then value.
+fn key_order(key: &Key) -> (u8, i128, &str) {
+    match key {
+        Key::Bool(flag) => (0, i128::from(*flag), ""),
+        Key::Int(integer) => (1, i128::from(*integer), ""),
+        Key::Uint(unsigned) => (2, i128::from(*unsigned), ""),
+        Key::String(text) => (3, 0, text.as_str()),
+    }
+}
+
 fn children(node: &IdedExpr) -> Vec<&IdedExpr> {
     match &node.expr {
         Expr::Call(call) => call

@@ -121,6 +121,45 @@ fn predicates_must_be_booleans() {
 }
 
 #[test]
+fn map_iteration_is_in_key_order_on_every_evaluation() {
+    // The interpreter's maps iterate in a random order; extraction must not (digests would
+    // change on every export).
+    let keys: Vec<String> = (0..40).map(|i| format!("key-{i:02}")).collect();
+    let data: serde_json::Map<String, Value> =
+        keys.iter().map(|k| (k.clone(), json!("v"))).collect();
+    let object = json!({"data": data});
+    let keys_of = CelExpr::compile("object.data.map(k, k)").expect("compiles");
+    let filtered = CelExpr::compile("object.data.filter(k, k.endsWith('7'))").expect("compiles");
+    for _ in 0..20 {
+        assert_eq!(
+            keys_of.evaluate(&object).expect("evaluates").value,
+            Some(json!(keys))
+        );
+        assert_eq!(
+            filtered.evaluate(&object).expect("evaluates").value,
+            Some(json!(["key-07", "key-17", "key-27", "key-37"]))
+        );
+    }
+    // Lists keep their own order; predicates over maps still see every key.
+    let list = CelExpr::compile("[3, 1, 2].map(x, x * 10)").expect("compiles");
+    assert_eq!(
+        list.evaluate(&object).expect("evaluates").value,
+        Some(json!([30, 10, 20]))
+    );
+    let any = CelExpr::compile("object.data.exists(k, k == 'key-39')").expect("compiles");
+    assert_eq!(
+        any.evaluate(&object).expect("evaluates").value,
+        Some(json!(true))
+    );
+    let nested = CelExpr::compile("object.data.map(k, object.data.filter(j, j == k).size())")
+        .expect("compiles");
+    assert_eq!(
+        nested.evaluate(&object).expect("evaluates").value,
+        Some(json!(vec![1; 40]))
+    );
+}
+
+#[test]
 fn flt_15_match_policy_results() {
     let object = json!({"metadata": {"name": "keep"}});
     let eval = |source: &str| {
