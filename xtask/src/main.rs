@@ -2,9 +2,11 @@
 //!
 //! * `crdgen` writes `deploy/crds/*.yaml` and `docs/reference/crds.md` from the Rust types.
 //! * `arch` checks the crate dependency graph against the layering of STYLE.md §1.
+//! * `quickstart` writes the offline cluster dump of `examples/quickstart/cluster/`.
 
 mod arch;
 mod crdgen;
+mod quickstart;
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +17,8 @@ usage: cargo xtask <task>
 
 tasks:
   crdgen   regenerate deploy/crds/*.yaml and docs/reference/crds.md
-  arch     check the workspace dependency graph against the allowed layering";
+  arch     check the workspace dependency graph against the allowed layering
+  quickstart  regenerate the offline cluster of examples/quickstart/cluster/ (--check: fail if stale)";
 
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -23,6 +26,9 @@ fn main() -> Result<()> {
     match task.as_str() {
         "crdgen" => crdgen::run(&root),
         "arch" => arch::run(&root),
+        "quickstart" => {
+            quickstart::run(&root, std::env::args().nth(2).as_deref() == Some("--check"))
+        }
         "" | "help" | "--help" | "-h" => {
             print_line(USAGE);
             Ok(())

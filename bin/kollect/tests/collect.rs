@@ -401,3 +401,56 @@ async fn an_unknown_context_and_a_forbidden_identity_are_reported() {
         out.stderr
     );
 }
+
+#[test]
+fn the_quickstart_collects_every_target_and_a_second_run_changes_nothing() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
+    let out_dir = tempfile::tempdir().unwrap();
+    let collect = || {
+        run(kollect()
+            .args(["collect", "--cluster", "quickstart"])
+            .arg("--config")
+            .arg(root.join("config"))
+            .arg("--from-dir")
+            .arg(root.join("cluster"))
+            .arg("--output")
+            .arg(out_dir.path()))
+    };
+    let first = collect();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains("7 of 7 target(s) exported, 134 row(s), 7 file(s) changed"),
+        "{}",
+        first.stderr
+    );
+    let second = collect();
+    assert!(
+        second.stderr.contains("0 file(s) changed, 7 unchanged"),
+        "{}",
+        second.stderr
+    );
+    let configmaps: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("inventory/inventory/configmaps.yaml"))
+            .unwrap(),
+    )
+    .unwrap();
+    let app = configmaps["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "web-config")
+        .unwrap();
+    assert_eq!(
+        app["attributes"]["keys"],
+        json!(["FEATURE_FLAGS", "LOG_LEVEL", "PORT"])
+    );
+    // Secret values never reach the inventory.
+    let secrets =
+        std::fs::read_to_string(out_dir.path().join("inventory/inventory/secrets.yaml")).unwrap();
+    assert!(
+        !secrets.contains("bm90LWEtcmVhbC1wYXNzd29yZA"),
+        "no secret data"
+    );
+}

@@ -159,7 +159,13 @@ fn read_file(file: &Path, settings: &Settings, config: &mut Config, errors: &mut
             }
         };
         let place = format!("{name}:{}", document.start.line);
-        let checked = validation::check(&document.value, settings);
+        let mut checked = validation::check(&document.value, settings);
+        // The webhook also compiles every expression (CEL, JSONPath, matchPolicy).
+        if checked.report.is_valid()
+            && let Subject::Kollect(_, Some(object)) = &checked.subject
+        {
+            kollect_extract::check_expressions(object, &mut checked.report);
+        }
         let label = label(&document.value);
         let at = |field: &str| {
             let line = document.locate(&FieldPath::parse(field).to_pointer()).line;
