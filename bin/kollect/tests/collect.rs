@@ -454,3 +454,195 @@ fn the_quickstart_collects_every_target_and_a_second_run_changes_nothing() {
         "no secret data"
     );
 }
+
+/// Polls `check` every 50 ms until it holds; panics with `what` after 20 s.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn item_names(file: &Path) -> Option<Vec<String>> {
+    let envelope: Value = serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
+    Some(
+        envelope["items"]
+            .as_array()?
+            .iter()
+            .map(|i| i["name"].as_str().unwrap_or_default().to_owned())
+            .collect(),
+    )
+}
+
+/// A testkit server with namespace `shop` and Deployment `web`, and `kollect collect --watch`
+/// writing to a folder with the given debounce (and maximum delay).
+struct Watching {
+    _server: TestApiServer,
+    deployments: Api<Deployment>,
+    /// `None` once stopped; killed on drop otherwise (a failing test leaves no process behind).
+    child: Option<std::process::Child>,
+    file: PathBuf,
+    _dir: tempfile::TempDir,
+    _config: tempfile::TempDir,
+}
+
+impl Watching {
+    async fn start(debounce: &str) -> Self {
+        let server = TestApiServer::start(Options::default()).await.unwrap();
+        let client = server.client().await.unwrap();
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": "shop"}})).unwrap(),
+            )
+            .await
+            .unwrap();
+        let deployments: Api<Deployment> = Api::namespaced(client, "shop");
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
+        let config = config();
+        let out = dir.path().join("out");
+        let create = |object: Value| {
+            let deployments = deployments.clone();
+            async move {
+                deployments
+                    .create(
+                        &PostParams::default(),
+                        &serde_json::from_value(object).unwrap(),
+                    )
+                    .await
+                    .unwrap();
+            }
+        };
+        create(deployment("shop", "web", "web", Some("nginx:1.27"))).await;
+        let child = kollect()
+            .args([
+                "collect",
+                "--watch",
+                "--debounce",
+                debounce,
+                "--max-delay",
+                debounce,
+            ])
+            .arg("--config")
+            .arg(config.path())
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--output")
+            .arg(&out)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let watching = Self {
+            _server: server,
+            deployments,
+            child: Some(child),
+            file: out.join("inventory/shop/web.yaml"),
+            _dir: dir,
+            _config: config,
+        };
+        let file = watching.file.clone();
+        eventually("the first envelope", || {
+            item_names(&file) == Some(vec!["web".to_owned()])
+        })
+        .await;
+        watching
+    }
+
+    async fn create(&self, object: Value) {
+        self.deployments
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(object).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// SIGTERM, then the exit code and stderr.
+    async fn stop(&mut self) -> (Option<i32>, String) {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        tokio::task::spawn_blocking(move || {
+            let status = child.wait().unwrap();
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            (status.code(), stderr)
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_mode_follows_creates_changes_and_deletes_then_stops_on_sigterm() {
+    let mut watching = Watching::start("100ms").await;
+    let file = watching.file.clone();
+    // A new object of the target, one it does not select, and a deletion.
+    watching
+        .create(deployment("shop", "api", "web", Some("api:1")))
+        .await;
+    watching
+        .create(deployment("shop", "db", "data", Some("postgres:16")))
+        .await;
+    eventually("api to appear", || {
+        item_names(&file) == Some(vec!["api".to_owned(), "web".to_owned()])
+    })
+    .await;
+    watching
+        .deployments
+        .delete("web", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("web to leave", || {
+        item_names(&file) == Some(vec!["api".to_owned()])
+    })
+    .await;
+    let (code, stderr) = watching.stop().await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("watching 1 target(s)"), "{stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_mode_writes_pending_changes_when_stopped() {
+    // The first envelope is written once the watch has synced; with an hour of debounce, only
+    // the shutdown flush can write a later change.
+    let mut watching = Watching::start("1h").await;
+    watching
+        .create(deployment("shop", "api", "web", Some("api:1")))
+        .await;
+    // The watch event reaches the store within milliseconds; a second is a wide margin.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        item_names(&watching.file),
+        Some(vec!["web".to_owned()]),
+        "still debounced"
+    );
+    let file = watching.file.clone();
+    let (code, stderr) = watching.stop().await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        item_names(&file),
+        Some(vec!["api".to_owned(), "web".to_owned()]),
+        "flushed: {stderr}"
+    );
+}

@@ -10,7 +10,8 @@
 //! 3. **Request** (`kollect.dev/requestedAt`, DECISIONS API 13): a new request exports at once,
 //!    bypassing the debounce window and the binding's interval, but not the scope floor.
 //! 4. **Debounce**: after a change, wait for `quiet` without further changes (trailing window),
-//!    but never longer than `max_delay` after the first unexported change.
+//!    but never longer than `max_delay` after the first unexported change. A binding's first
+//!    export waits for the sync gate only.
 //! 5. **Spacing**: at most one export per effective interval (§6.3 formula; the scope floor is a
 //!    lower bound on it).
 //!
@@ -177,7 +178,11 @@ impl Schedule {
         if self.requested {
             return Decision::Export;
         }
-        if let (Some(first), Some(latest)) = (self.pending_since, self.last_change) {
+        // The first export of a binding waits for the sync gate only: the initial list is
+        // complete by then, and there is no earlier export to coalesce with.
+        if let (Some(_), Some(first), Some(latest)) =
+            (&self.last, self.pending_since, self.last_change)
+        {
             let due = (latest + timing.quiet).min(first + timing.max_delay);
             if due > now {
                 return Decision::Wait(Waiting::Debounce, Some(due));
@@ -497,6 +502,17 @@ mod tests {
     fn changes_wait_for_quiet_but_not_longer_than_max_delay() {
         let mut schedule = Schedule::default();
         let t0 = Instant::now();
+        assert_eq!(
+            schedule.decide(t0, &timing(), true, "d0", 1),
+            Decision::Export,
+            "the first export waits for the sync gate only"
+        );
+        let zero = Timing {
+            interval: Duration::ZERO,
+            ..timing()
+        };
+        let timing = || zero;
+        schedule.exported(t0, "d0", 1);
         schedule.changed(t0);
         let quiet = t0 + Duration::from_millis(200);
         assert_eq!(

@@ -3,11 +3,15 @@
 //! folders of manifests (`--from-dir`); one envelope per target goes to files or stdout.
 
 mod config;
+mod live;
 mod run;
 mod source;
 mod write;
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::{Context as _, Result};
 use chrono::Utc;
@@ -65,9 +69,27 @@ pub(crate) struct CollectArgs {
     /// Collect and report what would be written; write nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Keep running: watch the cluster and rewrite a target's envelope when its rows change,
+    /// until Ctrl-C or SIGTERM (pending changes are written before exiting). One live context.
+    #[arg(long, conflicts_with = "from_dir")]
+    pub(crate) watch: bool,
+    /// With --watch: write once changes have been quiet this long (Go duration: 500ms, 2s).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration, requires = "watch")]
+    pub(crate) debounce: Duration,
+    /// With --watch: the longest a change waits under constant churn.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, requires = "watch")]
+    pub(crate) max_delay: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    text.parse::<kollect_api::duration::Duration>()
+        .map_err(|e| e.to_string())?
+        .to_std()
+        .ok_or_else(|| format!("{text:?} is negative; give a duration such as 2s"))
 }
 
 /// Where envelopes go.
+#[derive(Clone)]
 enum Destination {
     Folder(PathBuf),
     Stdout(Format),
@@ -106,11 +128,72 @@ pub(crate) fn run(args: &CollectArgs) -> Result<u8> {
     for warning in &config.warnings {
         output::error_line(&format!("warning: {warning}"));
     }
+    if args.watch {
+        // Watches, extraction and exports run side by side.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        return runtime.block_on(watch(args, &config, &destination));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(run_contexts(args, &config, &destination))
+}
+
+/// `--watch`: one live context, until a signal.
+async fn watch(
+    args: &CollectArgs,
+    config: &config::Config,
+    destination: &Destination,
+) -> Result<u8> {
+    let mut contexts = match contexts(args).await {
+        Ok(contexts) => contexts,
+        Err(error) => {
+            output::error_line(&format!("error: {error:#}"));
+            return Ok(EXIT_INVALID);
+        }
+    };
+    if contexts.len() != 1 {
+        output::error_line(&format!(
+            "error: --watch follows one context; {} were selected",
+            contexts.len()
+        ));
+        return Ok(EXIT_INVALID);
+    }
+    let context = contexts.remove(0);
+    let Source::Live(client) = context.source else {
+        output::error_line("error: --watch needs a live cluster, not --from-dir");
+        return Ok(EXIT_INVALID);
+    };
+    let options = Options {
+        namespace: args.namespace.clone(),
+        ..Options::default()
+    };
+    let run = live::WatchRun {
+        config,
+        client,
+        cluster: args.cluster.clone().unwrap_or_else(|| context.name.clone()),
+        context: context.name,
+        destination,
+        options: &options,
+        timing: kollect_aggregate::schedule::Timing {
+            quiet: args.debounce,
+            max_delay: args.max_delay.max(args.debounce),
+            interval: Duration::ZERO,
+            floor: Duration::ZERO,
+        },
+    };
+    match live::run(run).await {
+        Ok(code) => Ok(code),
+        Err(error) => {
+            output::error_line(&format!("error: {error:#}"));
+            Ok(EXIT_INVALID)
+        }
+    }
 }
 
 fn destination(args: &CollectArgs) -> Result<Destination, String> {

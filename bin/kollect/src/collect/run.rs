@@ -8,7 +8,7 @@ use kollect_api::{
     names::NamespaceName,
     row::{Gvk, TargetRow},
     selector,
-    v1alpha1::{KollectProfile, KollectTarget},
+    v1alpha1::{CollectionFilterSpec, KollectProfile, KollectTarget},
 };
 use kollect_collect::{
     filter::{Ceiling, MAX_NAMESPACED_WATCHES, NamespaceInfo, NamespaceIntent, namespace_sets},
@@ -90,6 +90,96 @@ pub(crate) async fn collect(
     Ok(outcomes)
 }
 
+/// What a target needs before objects arrive: its compiled extractor, its namespaces, and what
+/// to ask the server for. Shared by the one-shot run and `--watch`.
+pub(crate) struct Plan {
+    pub(crate) extractor: Extractor,
+    pub(crate) kind: Gvk,
+    /// Effective namespaces (DECISIONS Q2: empty collects nothing).
+    pub(crate) effective: Vec<String>,
+    /// A legacy label selector the server can evaluate.
+    pub(crate) pushed_selector: Option<String>,
+}
+
+impl Plan {
+    /// Compiles a target's profile and computes its namespaces over `namespaces`.
+    pub(crate) fn new(
+        target: &KollectTarget,
+        profile: &KollectProfile,
+        namespaces: &[NamespaceInfo],
+        options: &Options,
+    ) -> Result<Self, String> {
+        let extractor = Extractor::compile(profile, &options.extract).map_err(|errors| {
+            let first = errors.first().map(ToString::to_string).unwrap_or_default();
+            format!("profile does not compile: {first}")
+        })?;
+        let gvk = &profile.spec.target_gvk;
+        let kind = Gvk::new(
+            gvk.group.as_deref().unwrap_or_default(),
+            &gvk.version,
+            &gvk.kind,
+        );
+        let filter = filter_of(target, options)?;
+        let intent = NamespaceIntent {
+            filter: &filter,
+            namespace_selector: target.spec.namespace_selector.as_ref(),
+            default_included: &[],
+            default_excluded: &[],
+        };
+        let effective = namespace_sets(&intent, namespaces, &Ceiling::default()).effective;
+        // The server evaluates a legacy selector; resource rules and names are checked here.
+        let pushed_selector = match (
+            &target.spec.label_selector,
+            filter.resource_rules().is_empty(),
+        ) {
+            (Some(s), true) => selector::to_query(s),
+            _ => None,
+        };
+        Ok(Self {
+            extractor,
+            kind,
+            effective,
+            pushed_selector,
+        })
+    }
+
+    /// The target's object filter; cluster-scoped kinds are collected whatever the namespace
+    /// filters (operations spec §3.3).
+    pub(crate) fn matcher(
+        &self,
+        target: &KollectTarget,
+        options: &Options,
+        cluster_scoped: bool,
+    ) -> Result<Matcher, String> {
+        let filter = filter_of(target, options)?;
+        let mut effective = self.effective.clone();
+        if cluster_scoped {
+            effective.push(kollect_collect::matcher::CLUSTER_SCOPED_NAMESPACE.to_owned());
+        }
+        let names = target.spec.names.clone().unwrap_or_default();
+        let spec = MatcherSpec {
+            gvk: Some(&self.kind),
+            effective_namespaces: &effective,
+            resource_rules: filter.resource_rules(),
+            names: &names,
+            label_selector: target.spec.label_selector.as_ref(),
+            watch_mode: target.spec.watch_mode,
+        };
+        Matcher::compile(&spec, policy).map_err(|e| e.to_string())
+    }
+}
+
+/// The target's collection filter, with `--namespace` applied.
+fn filter_of(target: &KollectTarget, options: &Options) -> Result<CollectionFilterSpec, String> {
+    let mut filter = target.spec.filter.clone();
+    if let Some(forced) = &options.namespace {
+        let forced = NamespaceName::try_from(forced.clone())
+            .map_err(|error| format!("--namespace {forced:?}: {error}"))?;
+        filter.included_namespaces = Some(vec![forced]);
+    }
+    Ok(filter)
+}
+
 async fn collect_target(
     target: &KollectTarget,
     profile: &KollectProfile,
@@ -98,78 +188,41 @@ async fn collect_target(
     by_name: &HashMap<String, NamespaceInfo>,
     options: &Options,
 ) -> TargetOutcome {
-    let namespace = namespace_of(&target.metadata);
-    let name = target.metadata.name.clone().unwrap_or_default();
     let mut outcome = TargetOutcome {
-        namespace: namespace.clone(),
-        name: name.clone(),
+        namespace: namespace_of(&target.metadata),
+        name: target.metadata.name.clone().unwrap_or_default(),
         snapshot: None,
         skipped: None,
         failures: Vec::new(),
         listed: 0,
     };
-    let extractor = match Extractor::compile(profile, &options.extract) {
-        Ok(extractor) => extractor,
-        Err(errors) => {
-            let first = errors.first().map(ToString::to_string).unwrap_or_default();
-            outcome.skipped = Some(format!("profile does not compile: {first}"));
+    let plan = match Plan::new(target, profile, namespaces, options) {
+        Ok(plan) => plan,
+        Err(reason) => {
+            outcome.skipped = Some(reason);
             return outcome;
         }
     };
-    let gvk = &profile.spec.target_gvk;
-    let row_kind = Gvk::new(
-        gvk.group.as_deref().unwrap_or_default(),
-        &gvk.version,
-        &gvk.kind,
-    );
-    let mut filter = target.spec.filter.clone();
-    if let Some(forced) = &options.namespace {
-        match NamespaceName::try_from(forced.clone()) {
-            Ok(forced) => filter.included_namespaces = Some(vec![forced]),
-            Err(error) => {
-                outcome.skipped = Some(format!("--namespace {forced:?}: {error}"));
-                return outcome;
-            }
-        }
-    }
-    let intent = NamespaceIntent {
-        filter: &filter,
-        namespace_selector: target.spec.namespace_selector.as_ref(),
-        default_included: &[],
-        default_excluded: &[],
-    };
-    let mut effective = namespace_sets(&intent, namespaces, &Ceiling::default()).effective;
-    let rules = filter.resource_rules();
-    let names = target.spec.names.clone().unwrap_or_default();
-    // The server evaluates a legacy selector; resource rules and names are checked here.
-    let pushed = match (&target.spec.label_selector, rules.is_empty()) {
-        (Some(s), true) => selector::to_query(s),
-        _ => None,
-    };
-    let scope = (effective.len() <= MAX_NAMESPACED_WATCHES).then_some(effective.as_slice());
-    let listed = match source.list(gvk, scope, pushed.as_deref()).await {
+    let scope =
+        (plan.effective.len() <= MAX_NAMESPACED_WATCHES).then_some(plan.effective.as_slice());
+    let listed = match source
+        .list(
+            &profile.spec.target_gvk,
+            scope,
+            plan.pushed_selector.as_deref(),
+        )
+        .await
+    {
         Ok(listed) => listed,
         Err(failure) => {
             outcome.skipped = Some(failure.to_string());
             return outcome;
         }
     };
-    if listed.cluster_scoped {
-        // Cluster-scoped kinds are listed once, whatever the namespace filters (§3.3).
-        effective.push(kollect_collect::matcher::CLUSTER_SCOPED_NAMESPACE.to_owned());
-    }
-    let spec = MatcherSpec {
-        gvk: Some(&row_kind),
-        effective_namespaces: &effective,
-        resource_rules: rules,
-        names: &names,
-        label_selector: target.spec.label_selector.as_ref(),
-        watch_mode: target.spec.watch_mode,
-    };
-    let matcher = match Matcher::compile(&spec, policy) {
+    let matcher = match plan.matcher(target, options, listed.cluster_scoped) {
         Ok(matcher) => matcher,
-        Err(error) => {
-            outcome.skipped = Some(error.to_string());
+        Err(reason) => {
+            outcome.skipped = Some(reason);
             return outcome;
         }
     };
@@ -177,8 +230,8 @@ async fn collect_target(
     let rows = extract_rows(
         &listed.objects,
         &matcher,
-        &extractor,
-        &row_kind,
+        &plan.extractor,
+        &plan.kind,
         by_name,
         &mut outcome,
     );
@@ -230,14 +283,14 @@ fn extract_rows(
 }
 
 /// Compiles a `matchPolicy` with the CEL engine of the extractor.
-fn policy(source: &str) -> Result<Policy, String> {
+pub(crate) fn policy(source: &str) -> Result<Policy, String> {
     let expression = compile_match_policy(source).map_err(|e| e.to_string())?;
     Ok(Arc::new(move |object: &Value| {
         expression.evaluate_bool(object).map_err(|e| e.to_string())
     }))
 }
 
-fn uid_of(object: &Value) -> String {
+pub(crate) fn uid_of(object: &Value) -> String {
     object
         .pointer("/metadata/uid")
         .and_then(Value::as_str)
@@ -246,7 +299,7 @@ fn uid_of(object: &Value) -> String {
 }
 
 /// A reason cut to [`MAX_REASON_BYTES`] on a character boundary, with `…` when cut.
-fn truncate(reason: &str) -> String {
+pub(crate) fn truncate(reason: &str) -> String {
     if reason.len() <= MAX_REASON_BYTES {
         return reason.to_owned();
     }
