@@ -53,6 +53,18 @@ pub(crate) enum Command {
         after_help = "Examples:\n  kollect collect --config examples/quickstart/config --from-dir examples/quickstart/cluster --output out\n  kollect collect --config ./config --context 'prod-*' --output - --format yaml\n  kollect collect --config ./config --dry-run"
     )]
     Collect(crate::collect::CollectArgs),
+    /// Compare two exports object by object: two envelope files, or two folders of them
+    /// (`kollect collect --output` folders, checkouts of a Git sink repository).
+    ///
+    /// Objects are matched by target, kind, namespace and name; for each, the attributes that
+    /// changed are shown with their old and new values (a re-created object shows its new uid).
+    ///
+    /// Exit status: 0 when the exports hold the same objects and values, 1 when they differ,
+    /// 2 when one cannot be read.
+    #[command(
+        after_help = "Examples:\n  kollect diff before/ after/\n  kollect diff old.yaml new.yaml --output json"
+    )]
+    Diff(crate::diff::DiffArgs),
     /// Print the CustomResourceDefinitions of all eleven kinds as one YAML stream.
     ///
     /// Install them with `kollect crds | kubectl apply --server-side -f -`.
@@ -123,6 +135,7 @@ pub(crate) fn run(args: Args) -> Result<u8> {
     match command {
         Command::Validate(args) => validate::run(&args),
         Command::Collect(args) => crate::collect::run(&args),
+        Command::Diff(args) => crate::diff::run(&args),
         Command::Crds => {
             output::stdout(&kollect_api::crd::all_yaml())?;
             Ok(EXIT_OK)

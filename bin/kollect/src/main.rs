@@ -2,6 +2,7 @@
 
 mod cli;
 mod collect;
+mod diff;
 mod output;
 mod telemetry;
 mod validate;
