@@ -65,6 +65,14 @@ pub(crate) enum Command {
         after_help = "Examples:\n  kollect diff before/ after/\n  kollect diff old.yaml new.yaml --output json"
     )]
     Diff(crate::diff::DiffArgs),
+    /// Show the rows `kollect collect` would export, without writing anything: a table on a
+    /// terminal, NDJSON otherwise (or --output table|json|yaml|ndjson).
+    ///
+    /// Takes the same config folder and cluster flags as `collect`; exit status as `collect`.
+    #[command(
+        after_help = "Examples:\n  kollect preview --config examples/quickstart/config --from-dir examples/quickstart/cluster\n  kollect preview --config ./config --context kind-dev --output json | jq length"
+    )]
+    Preview(crate::collect::PreviewArgs),
     /// Print the CustomResourceDefinitions of all eleven kinds as one YAML stream.
     ///
     /// Install them with `kollect crds | kubectl apply --server-side -f -`.
@@ -136,6 +144,7 @@ pub(crate) fn run(args: Args) -> Result<u8> {
         Command::Validate(args) => validate::run(&args),
         Command::Collect(args) => crate::collect::run(&args),
         Command::Diff(args) => crate::diff::run(&args),
+        Command::Preview(args) => crate::collect::preview(&args),
         Command::Crds => {
             output::stdout(&kollect_api::crd::all_yaml())?;
             Ok(EXIT_OK)

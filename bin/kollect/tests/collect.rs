@@ -646,3 +646,33 @@ async fn watch_mode_writes_pending_changes_when_stopped() {
         "flushed: {stderr}"
     );
 }
+
+#[test]
+fn preview_prints_the_rows_and_writes_nothing() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
+    let preview = |format: &str| {
+        run(kollect()
+            .args(["preview", "--output", format])
+            .arg("--config")
+            .arg(root.join("config"))
+            .arg("--from-dir")
+            .arg(root.join("cluster")))
+    };
+    let ndjson = preview("ndjson");
+    assert_eq!(ndjson.code, 0, "{}", ndjson.stderr);
+    let rows: Vec<Value> = records(&ndjson.stdout);
+    assert_eq!(rows.len(), 134);
+    let web = rows
+        .iter()
+        .find(|r| r["kind"] == "Deployment" && r["name"] == "web")
+        .unwrap();
+    assert_eq!(
+        web["attributes"]["images"],
+        json!(["docker.io/library/nginx:1.27.2"])
+    );
+    let table = preview("table");
+    assert!(table.stdout.starts_with("TARGET "), "{}", table.stdout);
+    assert!(table.stdout.ends_with("134 row(s)\n"));
+    let array: Value = serde_json::from_str(&preview("json").stdout).unwrap();
+    assert_eq!(array.as_array().unwrap().len(), 134);
+}

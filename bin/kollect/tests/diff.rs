@@ -115,7 +115,10 @@ fn unreadable_inputs_are_errors_not_differences() {
     std::fs::create_dir(&empty).unwrap();
     let cases = [
         ("/nonexistent/a", "No such file"),
-        (not_export.to_str().unwrap(), "invalid export at .: expected value"),
+        (
+            not_export.to_str().unwrap(),
+            "invalid export at .: expected value",
+        ),
         (broken.to_str().unwrap(), "unsupported schemaVersion"),
         (empty.to_str().unwrap(), "no export found"),
     ];

@@ -4,6 +4,7 @@
 
 mod config;
 mod live;
+mod preview;
 mod run;
 mod source;
 mod write;
@@ -35,9 +36,9 @@ use crate::{
 /// Exit code: some target or object was skipped, but something was exported.
 const EXIT_PARTIAL: u8 = 1;
 
-/// `kollect collect` flags.
+/// Where the config and the cluster come from (`collect` and `preview`).
 #[derive(Debug, clap::Args)]
-pub(crate) struct CollectArgs {
+pub(crate) struct SourceArgs {
     /// Folder of `KollectProfile` and `KollectTarget` manifests (*.yaml, *.yml; not recursive).
     #[arg(long, value_name = "DIR")]
     pub(crate) config: PathBuf,
@@ -56,6 +57,16 @@ pub(crate) struct CollectArgs {
     /// current context). Contexts run one after another; the exit code is the worst of them.
     #[arg(long, value_name = "NAME", value_delimiter = ',')]
     pub(crate) context: Vec<String>,
+    /// Collect every target from this namespace only.
+    #[arg(long, value_name = "NS")]
+    pub(crate) namespace: Option<String>,
+}
+
+/// `kollect collect` flags.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CollectArgs {
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
     /// Where envelopes go: a folder (one file per target, rewritten only when it changed) or
     /// `-` for records on stdout.
     #[arg(long, value_name = "DIR|-")]
@@ -63,9 +74,6 @@ pub(crate) struct CollectArgs {
     /// Stdout record encoding (only with --output -).
     #[arg(long, value_enum, default_value_t = Format::Ndjson)]
     pub(crate) format: Format,
-    /// Collect every target from this namespace only.
-    #[arg(long, value_name = "NS")]
-    pub(crate) namespace: Option<String>,
     /// Collect and report what would be written; write nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
@@ -79,6 +87,117 @@ pub(crate) struct CollectArgs {
     /// With --watch: the longest a change waits under constant churn.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, requires = "watch")]
     pub(crate) max_delay: Duration,
+}
+
+/// `kollect preview` flags.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PreviewArgs {
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// How rows are printed (default: a table on a terminal, NDJSON otherwise).
+    #[arg(short, long, value_enum)]
+    pub(crate) output: Option<preview::PreviewFormat>,
+}
+
+/// `kollect preview`: collect like `kollect collect`, print the rows, write nothing.
+pub(crate) fn preview(args: &PreviewArgs) -> Result<u8> {
+    let Some(config) = load_config(&args.source) else {
+        return Ok(EXIT_INVALID);
+    };
+    let format = args.output.unwrap_or(if output::stdout_is_terminal() {
+        preview::PreviewFormat::Table
+    } else {
+        preview::PreviewFormat::Ndjson
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let contexts = match contexts(&args.source).await {
+            Ok(contexts) => contexts,
+            Err(error) => {
+                output::error_line(&format!("error: {error:#}"));
+                return Ok(EXIT_INVALID);
+            }
+        };
+        let options = Options {
+            namespace: args.source.namespace.clone(),
+            ..Options::default()
+        };
+        let mut rows = Vec::new();
+        let mut worst = EXIT_OK;
+        for context in contexts {
+            match run::collect(&config, &context.source, &options).await {
+                Ok(outcomes) => {
+                    worst = worst.max(report_problems(&context.name, &outcomes));
+                    rows.extend(preview::rows(&context.name, &outcomes));
+                }
+                Err(failure) => {
+                    output::error_line(&format!(
+                        "error: context {}: cannot read namespaces ({failure}); is the cluster reachable?",
+                        context.name
+                    ));
+                    worst = EXIT_INVALID;
+                }
+            }
+        }
+        output::stdout(&preview::render(&rows, format)?)?;
+        Ok(worst)
+    })
+}
+
+/// Prints skipped targets and failed objects; returns the context's exit code.
+fn report_problems(context: &str, outcomes: &[TargetOutcome]) -> u8 {
+    let mut degraded = false;
+    for outcome in outcomes {
+        for failure in &outcome.failures {
+            degraded = true;
+            output::error_line(&format!(
+                "warning: context {context}: target {}: {}/{} (uid {}): {}",
+                failure.target, failure.namespace, failure.name, failure.uid, failure.reason
+            ));
+        }
+        if outcome.snapshot.is_none() {
+            degraded = true;
+            output::error_line(&format!(
+                "warning: context {context}: target {}/{} skipped: {}",
+                outcome.namespace,
+                outcome.name,
+                outcome.skipped.as_deref().unwrap_or("unknown reason")
+            ));
+        }
+    }
+    let exported = outcomes.iter().filter(|o| o.snapshot.is_some()).count();
+    match (degraded, exported) {
+        (false, _) => EXIT_OK,
+        (true, 0) => EXIT_INVALID,
+        (true, _) => EXIT_PARTIAL,
+    }
+}
+
+/// Loads and checks the config folder, printing every problem; `None` when it is unusable.
+fn load_config(source: &SourceArgs) -> Option<config::Config> {
+    match config::load(&source.config, &Settings::default()) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                output::error_line(&format!("warning: {warning}"));
+            }
+            Some(config)
+        }
+        Err(errors) => {
+            for error in &errors {
+                output::error_line(&format!("error: {error}"));
+            }
+            output::error_line(&format!(
+                "{} problem(s) in {}; nothing was collected. `kollect validate --config {}` checks the folder alone.",
+                errors.len(),
+                source.config.display(),
+                source.config.display()
+            ));
+            None
+        }
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -110,24 +229,9 @@ pub(crate) fn run(args: &CollectArgs) -> Result<u8> {
             return Ok(EXIT_INVALID);
         }
     };
-    let config = match config::load(&args.config, &Settings::default()) {
-        Ok(config) => config,
-        Err(errors) => {
-            for error in &errors {
-                output::error_line(&format!("error: {error}"));
-            }
-            output::error_line(&format!(
-                "{} problem(s) in {}; nothing was collected. `kollect validate --config {}` checks the folder alone.",
-                errors.len(),
-                args.config.display(),
-                args.config.display()
-            ));
-            return Ok(EXIT_INVALID);
-        }
+    let Some(config) = load_config(&args.source) else {
+        return Ok(EXIT_INVALID);
     };
-    for warning in &config.warnings {
-        output::error_line(&format!("warning: {warning}"));
-    }
     if args.watch {
         // Watches, extraction and exports run side by side.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -150,7 +254,7 @@ async fn watch(
     config: &config::Config,
     destination: &Destination,
 ) -> Result<u8> {
-    let mut contexts = match contexts(args).await {
+    let mut contexts = match contexts(&args.source).await {
         Ok(contexts) => contexts,
         Err(error) => {
             output::error_line(&format!("error: {error:#}"));
@@ -170,13 +274,17 @@ async fn watch(
         return Ok(EXIT_INVALID);
     };
     let options = Options {
-        namespace: args.namespace.clone(),
+        namespace: args.source.namespace.clone(),
         ..Options::default()
     };
     let run = live::WatchRun {
         config,
         client,
-        cluster: args.cluster.clone().unwrap_or_else(|| context.name.clone()),
+        cluster: args
+            .source
+            .cluster
+            .clone()
+            .unwrap_or_else(|| context.name.clone()),
         context: context.name,
         destination,
         options: &options,
@@ -221,7 +329,7 @@ async fn run_contexts(
     config: &config::Config,
     destination: &Destination,
 ) -> Result<u8> {
-    let contexts = match contexts(args).await {
+    let contexts = match contexts(&args.source).await {
         Ok(contexts) => contexts,
         Err(error) => {
             output::error_line(&format!("error: {error:#}"));
@@ -229,7 +337,7 @@ async fn run_contexts(
         }
     };
     let options = Options {
-        namespace: args.namespace.clone(),
+        namespace: args.source.namespace.clone(),
         ..Options::default()
     };
     let mut worst = EXIT_OK;
@@ -237,7 +345,7 @@ async fn run_contexts(
     for context in contexts {
         let code = match run::collect(config, &context.source, &options).await {
             Ok(outcomes) => {
-                let cluster = args.cluster.as_deref().unwrap_or(&context.name);
+                let cluster = args.source.cluster.as_deref().unwrap_or(&context.name);
                 deliver(
                     &context.name,
                     cluster,
@@ -275,23 +383,10 @@ fn deliver(
         exported_at: Utc::now(),
         cluster: cluster.to_owned(),
     };
-    let (mut exported, mut rows, mut changed, mut degraded) = (0_usize, 0_usize, 0_usize, false);
+    let code = report_problems(context, outcomes);
+    let (mut exported, mut rows, mut changed) = (0_usize, 0_usize, 0_usize);
     for outcome in outcomes {
-        for failure in &outcome.failures {
-            degraded = true;
-            output::error_line(&format!(
-                "warning: context {context}: target {}: {}/{} (uid {}): {}",
-                failure.target, failure.namespace, failure.name, failure.uid, failure.reason
-            ));
-        }
         let Some(snapshot) = &outcome.snapshot else {
-            degraded = true;
-            output::error_line(&format!(
-                "warning: context {context}: target {}/{} skipped: {}",
-                outcome.namespace,
-                outcome.name,
-                outcome.skipped.as_deref().unwrap_or("unknown reason")
-            ));
             continue;
         };
         let path = write::render_path(
@@ -347,14 +442,10 @@ fn deliver(
         "context {context}: {exported} of {} target(s) exported, {rows} row(s){written}",
         outcomes.len()
     ));
-    Ok(match (degraded, exported) {
-        (false, _) => EXIT_OK,
-        (true, 0) => EXIT_INVALID,
-        (true, _) => EXIT_PARTIAL,
-    })
+    Ok(code)
 }
 
-async fn contexts(args: &CollectArgs) -> Result<Vec<Context>> {
+async fn contexts(args: &SourceArgs) -> Result<Vec<Context>> {
     if !args.from_dir.is_empty() {
         let source = StaticSource::load(&args.from_dir).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
