@@ -305,12 +305,17 @@ fn bad_flags_and_bad_folders_are_refused_clearly() {
 
 /// Runs `kollect collect` against a testkit server holding `objects`, as `token` (the admin
 /// when `None`); returns the run and the kubeconfig folder.
-async fn live(objects: Vec<Value>, user: Option<TokenUser>, extra: &[&str]) -> Run {
-    let options = Options {
-        tokens: user.iter().cloned().collect(),
+/// A testkit server (knowing `tokens`) with namespace `shop` holding `objects` (Deployments).
+async fn shop_server(
+    tokens: Vec<TokenUser>,
+    objects: Vec<Value>,
+) -> (TestApiServer, Api<Deployment>) {
+    let server = TestApiServer::start(Options {
+        tokens,
         ..Options::default()
-    };
-    let server = TestApiServer::start(options).await.unwrap();
+    })
+    .await
+    .unwrap();
     let client = server.client().await.unwrap();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
@@ -330,6 +335,11 @@ async fn live(objects: Vec<Value>, user: Option<TokenUser>, extra: &[&str]) -> R
             .await
             .unwrap();
     }
+    (server, deployments)
+}
+
+async fn live(objects: Vec<Value>, user: Option<TokenUser>, extra: &[&str]) -> Run {
+    let (server, _) = shop_server(user.iter().cloned().collect(), objects).await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig: PathBuf = dir.path().join("kubeconfig");
     let yaml = match &user {
@@ -491,35 +501,16 @@ struct Watching {
 
 impl Watching {
     async fn start(debounce: &str) -> Self {
-        let server = TestApiServer::start(Options::default()).await.unwrap();
-        let client = server.client().await.unwrap();
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        namespaces
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": "shop"}})).unwrap(),
-            )
-            .await
-            .unwrap();
-        let deployments: Api<Deployment> = Api::namespaced(client, "shop");
+        let (server, deployments) = shop_server(
+            Vec::new(),
+            vec![deployment("shop", "web", "web", Some("nginx:1.27"))],
+        )
+        .await;
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
         let config = config();
         let out = dir.path().join("out");
-        let create = |object: Value| {
-            let deployments = deployments.clone();
-            async move {
-                deployments
-                    .create(
-                        &PostParams::default(),
-                        &serde_json::from_value(object).unwrap(),
-                    )
-                    .await
-                    .unwrap();
-            }
-        };
-        create(deployment("shop", "web", "web", Some("nginx:1.27"))).await;
         let child = kollect()
             .args([
                 "collect",

@@ -114,37 +114,50 @@ pub(crate) fn preview(args: &PreviewArgs) -> Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let contexts = match contexts(&args.source).await {
-            Ok(contexts) => contexts,
-            Err(error) => {
-                output::error_line(&format!("error: {error:#}"));
-                return Ok(EXIT_INVALID);
-            }
-        };
-        let options = Options {
-            namespace: args.source.namespace.clone(),
-            ..Options::default()
-        };
         let mut rows = Vec::new();
-        let mut worst = EXIT_OK;
-        for context in contexts {
-            match run::collect(&config, &context.source, &options).await {
-                Ok(outcomes) => {
-                    worst = worst.max(report_problems(&context.name, &outcomes));
-                    rows.extend(preview::rows(&context.name, &outcomes));
-                }
-                Err(failure) => {
-                    output::error_line(&format!(
-                        "error: context {}: cannot read namespaces ({failure}); is the cluster reachable?",
-                        context.name
-                    ));
-                    worst = EXIT_INVALID;
-                }
-            }
-        }
+        let worst = each_context(&args.source, &config, |context, outcomes| {
+            rows.extend(preview::rows(context, outcomes));
+            Ok(report_problems(context, outcomes))
+        })
+        .await?;
         output::stdout(&preview::render(&rows, format)?)?;
         Ok(worst)
     })
+}
+
+/// Collects every selected context in turn and hands its outcomes to `each`, which returns the
+/// context's exit code; returns the worst of them (2 for a context that could not be read).
+async fn each_context(
+    source: &SourceArgs,
+    config: &config::Config,
+    mut each: impl FnMut(&str, &[TargetOutcome]) -> Result<u8>,
+) -> Result<u8> {
+    let contexts = match contexts(source).await {
+        Ok(contexts) => contexts,
+        Err(error) => {
+            output::error_line(&format!("error: {error:#}"));
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let options = Options {
+        namespace: source.namespace.clone(),
+        ..Options::default()
+    };
+    let mut worst = EXIT_OK;
+    for context in contexts {
+        let code = match run::collect(config, &context.source, &options).await {
+            Ok(outcomes) => each(&context.name, &outcomes)?,
+            Err(failure) => {
+                output::error_line(&format!(
+                    "error: context {}: cannot read namespaces ({failure}); is the cluster reachable?",
+                    context.name
+                ));
+                EXIT_INVALID
+            }
+        };
+        worst = worst.max(code);
+    }
+    Ok(worst)
 }
 
 /// Prints skipped targets and failed objects; returns the context's exit code.
@@ -329,41 +342,12 @@ async fn run_contexts(
     config: &config::Config,
     destination: &Destination,
 ) -> Result<u8> {
-    let contexts = match contexts(&args.source).await {
-        Ok(contexts) => contexts,
-        Err(error) => {
-            output::error_line(&format!("error: {error:#}"));
-            return Ok(EXIT_INVALID);
-        }
-    };
-    let options = Options {
-        namespace: args.source.namespace.clone(),
-        ..Options::default()
-    };
-    let mut worst = EXIT_OK;
     let mut json_records = Vec::new();
-    for context in contexts {
-        let code = match run::collect(config, &context.source, &options).await {
-            Ok(outcomes) => {
-                let cluster = args.source.cluster.as_deref().unwrap_or(&context.name);
-                deliver(
-                    &context.name,
-                    cluster,
-                    &outcomes,
-                    destination,
-                    &mut json_records,
-                )?
-            }
-            Err(failure) => {
-                output::error_line(&format!(
-                    "error: context {}: cannot read namespaces ({failure}); is the cluster reachable?",
-                    context.name
-                ));
-                EXIT_INVALID
-            }
-        };
-        worst = worst.max(code);
-    }
+    let worst = each_context(&args.source, config, |context, outcomes| {
+        let cluster = args.source.cluster.as_deref().unwrap_or(context);
+        deliver(context, cluster, outcomes, destination, &mut json_records)
+    })
+    .await?;
     if let Destination::Stdout(Format::Json) = destination {
         output::stdout(&format!("[{}]\n", json_records.join(",\n")))?;
     }
