@@ -2,11 +2,13 @@
 //!
 //! * `crdgen` writes `deploy/crds/*.yaml` and `docs/reference/crds.md` from the Rust types.
 //! * `arch` checks the crate dependency graph against the layering of STYLE.md §1.
+//! * `services-up` / `services-down` start and stop the sink test servers by hand.
 //! * `quickstart` writes the offline cluster dump of `examples/quickstart/cluster/`.
 
 mod arch;
 mod crdgen;
 mod quickstart;
+mod services;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,8 @@ usage: cargo xtask <task>
 tasks:
   crdgen   regenerate deploy/crds/*.yaml and docs/reference/crds.md
   arch     check the workspace dependency graph against the allowed layering
+  services-up    start the sink test servers (S3, GCS, Git over HTTP and SSH) on 127.0.0.1
+  services-down  stop them
   quickstart  regenerate the offline cluster of examples/quickstart/cluster/ (--check: fail if stale)";
 
 fn main() -> Result<()> {
@@ -26,6 +30,8 @@ fn main() -> Result<()> {
     match task.as_str() {
         "crdgen" => crdgen::run(&root),
         "arch" => arch::run(&root),
+        "services-up" => services::up(&root),
+        "services-down" => services::down(&root),
         "quickstart" => {
             quickstart::run(&root, std::env::args().nth(2).as_deref() == Some("--check"))
         }
