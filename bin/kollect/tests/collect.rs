@@ -501,6 +501,10 @@ struct Watching {
 
 impl Watching {
     async fn start(debounce: &str) -> Self {
+        Self::start_with(debounce, &[]).await
+    }
+
+    async fn start_with(debounce: &str, extra: &[&str]) -> Self {
         let (server, deployments) = shop_server(
             Vec::new(),
             vec![deployment("shop", "web", "web", Some("nginx:1.27"))],
@@ -526,6 +530,7 @@ impl Watching {
             .arg(&kubeconfig)
             .arg("--output")
             .arg(&out)
+            .args(extra)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -666,4 +671,127 @@ fn preview_prints_the_rows_and_writes_nothing() {
     assert!(table.stdout.ends_with("134 row(s)\n"));
     let array: Value = serde_json::from_str(&preview("json").stdout).unwrap();
     assert_eq!(array.as_array().unwrap().len(), 134);
+}
+
+/// One HTTP/1.1 request on a fresh connection; the status code and the body.
+fn http(port: u16, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_mode_serves_the_rows_on_loopback() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut watching = Watching::start_with("100ms", &["--http", &address]).await;
+    let get = |path: &'static str| tokio::task::spawn_blocking(move || http(port, "GET", path));
+    let (status, body) = get("/v1alpha1/inventory").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let summary: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(summary["schemaVersion"], "kollect.dev/v1alpha1");
+    assert_eq!(summary["itemCount"], 1);
+    assert_eq!(summary["items"][0]["name"], "web");
+    assert_eq!(
+        summary["pagination"],
+        json!({"limit": 500, "offset": 0, "total": 1, "hasMore": false})
+    );
+    assert_eq!(summary["checksum"].as_str().unwrap().len(), 64);
+
+    // SSE: the summary at connect, then after a change.
+    let (first, first_seen) = std::sync::mpsc::channel();
+    let events = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            stream,
+            "GET /v1alpha1/inventory/watch HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        )
+        .unwrap();
+        let mut reader = std::io::BufReader::new(stream);
+        let mut counts = Vec::new();
+        let mut line = String::new();
+        while counts.len() < 2 {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if let Some(data) = line.strip_prefix("data: ") {
+                let summary: Value = serde_json::from_str(data).unwrap();
+                counts.push(summary["itemCount"].as_u64().unwrap());
+                let _ = first.send(());
+            }
+        }
+        counts
+    });
+    tokio::task::spawn_blocking(move || first_seen.recv().unwrap())
+        .await
+        .unwrap();
+    watching
+        .create(deployment("shop", "api", "web", Some("api:1")))
+        .await;
+    assert_eq!(events.await.unwrap(), [1, 2]);
+
+    let (status, body) = get("/v1alpha1/inventory/shop/web?limit=1&offset=1")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["items"][0]["name"], "web", "second of [api, web]");
+    assert_eq!(page["pagination"]["total"], 2);
+    assert_eq!(
+        (page["namespace"].as_str(), page["inventory"].as_str()),
+        (Some("shop"), Some("web"))
+    );
+    let (status, _) = get("/v1alpha1/inventory?kind=Deployment&name=api")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(get("/v1alpha1/inventory/shop/nope").await.unwrap().0, 404);
+    assert_eq!(get("/v1alpha1/inventory?limit=many").await.unwrap().0, 400);
+    assert_eq!(get("/v1alpha1/status/inventories").await.unwrap().0, 404);
+    let refused = tokio::task::spawn_blocking(move || http(port, "POST", "/v1alpha1/inventory"));
+    assert_eq!(refused.await.unwrap().0, 405);
+    let (code, stderr) = watching.stop().await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "serving the read API on http://{address}/v1alpha1/inventory"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_read_api_refuses_addresses_others_can_reach() {
+    let config = config();
+    let out = run(kollect()
+        .args([
+            "collect",
+            "--watch",
+            "--http",
+            "0.0.0.0:8082",
+            "--output",
+            "-",
+            "--kubeconfig",
+            "/nonexistent",
+        ])
+        .arg("--config")
+        .arg(config.path()));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("loopback only"), "{}", out.stderr);
 }

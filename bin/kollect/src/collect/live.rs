@@ -40,6 +40,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// What `--watch` needs besides the config.
 pub(crate) struct WatchRun<'a> {
+    /// Where to serve the read API, if anywhere (loopback, checked).
+    pub(crate) http: Option<std::net::SocketAddr>,
     pub(crate) config: &'a Config,
     pub(crate) client: Client,
     pub(crate) context: String,
@@ -77,6 +79,14 @@ pub(crate) async fn run(watch: WatchRun<'_>) -> Result<u8> {
             .collect(),
     );
     let store = Arc::new(Store::new());
+    if let Some(address) = watch.http {
+        let bound = super::http::serve(address, Arc::clone(&store))
+            .await
+            .with_context(|| format!("cannot serve the read API on {address}"))?;
+        output::error_line(&format!(
+            "serving the read API on http://{bound}/v1alpha1/inventory"
+        ));
+    }
     let watches = Watches::new(watch.client.clone());
     let mut targets = Vec::new();
     for target in &watch.config.targets {

@@ -3,6 +3,7 @@
 //! folders of manifests (`--from-dir`); one envelope per target goes to files or stdout.
 
 mod config;
+mod http;
 mod live;
 mod preview;
 mod run;
@@ -84,6 +85,10 @@ pub(crate) struct CollectArgs {
     /// With --watch: write once changes have been quiet this long (Go duration: 500ms, 2s).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration, requires = "watch")]
     pub(crate) debounce: Duration,
+    /// With --watch: serve the rows in memory as JSON on this loopback address
+    /// (`GET /v1alpha1/inventory`, `/v1alpha1/inventory/NS/TARGET`, `/v1alpha1/inventory/watch`).
+    #[arg(long, value_name = "ADDR", requires = "watch")]
+    pub(crate) http: Option<String>,
     /// With --watch: the longest a change waits under constant churn.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, requires = "watch")]
     pub(crate) max_delay: Duration,
@@ -267,6 +272,13 @@ async fn watch(
     config: &config::Config,
     destination: &Destination,
 ) -> Result<u8> {
+    let http = match args.http.as_deref().map(http::loopback).transpose() {
+        Ok(http) => http,
+        Err(message) => {
+            output::error_line(&format!("error: {message}"));
+            return Ok(EXIT_INVALID);
+        }
+    };
     let mut contexts = match contexts(&args.source).await {
         Ok(contexts) => contexts,
         Err(error) => {
@@ -291,6 +303,7 @@ async fn watch(
         ..Options::default()
     };
     let run = live::WatchRun {
+        http,
         config,
         client,
         cluster: args
