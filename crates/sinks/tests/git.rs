@@ -19,6 +19,7 @@ use kollect_api::{
         LayoutSpec, PushPolicy, SerializationFormat, SerializationSpec, TlsSpec,
     },
 };
+use kollect_export::SinkExt as _;
 use kollect_export::{
     ExportBatch, ExportReceipt, InventoryKey, Secrets, Sink, SinkError, Snapshot, TargetRow,
 };
@@ -747,16 +748,48 @@ async fn an_http_outage_is_unreachable_and_the_next_export_lands_once() {
         .expect("build");
     sink.probe().await.expect("probe");
     export(&sink, &batch(&sink, apps(), 1)).await;
+    // Exports go through the standard decorators, as in the operator: the failure shows on the
+    // sink's breaker.
+    let layers = kollect_export::Layers {
+        retry: kollect_export::RetryPolicy::default()
+            .with_max_attempts(2)
+            .with_initial_backoff(std::time::Duration::from_millis(10)),
+        ..kollect_export::Layers::default()
+    };
+    let id: kollect_export::SinkId = "team-a/snapshot/git".parse().expect("sink id");
+    let layered = GitSinkFactory::new(cache.path())
+        .build_git(&resolved(
+            spec(&server.url("outage"), SerializationFormat::Yaml),
+            basic_secrets(PASSWORD),
+        ))
+        .expect("build")
+        .layered(&layers, &id, kollect_export::SinkType::Git);
     server.stop();
     let latest = batch(&sink, apps()[..1].to_vec(), 2);
-    let error = sink.export(&latest).await.expect_err("server down");
+    let error = layered.export(&latest).await.expect_err("server down");
     assert_eq!(kind(&error), "Unreachable", "{error:?}");
     assert!(error.is_retriable());
+    assert_eq!(
+        layers.breakers.state(&id),
+        Some(kollect_export::BreakerState::Closed {
+            consecutive_failures: 1
+        }),
+        "the failed export is visible on the sink's breaker"
+    );
     let probe = sink.probe().await.expect_err("server down");
     assert_eq!(kind(&probe), "Unreachable", "{probe:?}");
     server.restart();
-    let receipt = export(&sink, &latest).await;
+    let receipt = layered
+        .export(&latest)
+        .await
+        .expect("exported after the restart");
     assert!(receipt.wrote);
+    assert_eq!(
+        layers.breakers.state(&id),
+        Some(kollect_export::BreakerState::Closed {
+            consecutive_failures: 0
+        })
+    );
     assert!(!export(&sink, &latest).await.wrote, "no duplicate");
     assert_eq!(
         commit_count(&repo, BRANCH),
