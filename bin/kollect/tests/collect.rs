@@ -221,7 +221,7 @@ fn bad_config_stops_before_any_cluster_with_file_line_and_field() {
     .unwrap();
     std::fs::write(
         config.path().join("sink.yaml"),
-        "apiVersion: kollect.dev/v1alpha1\nkind: KollectSnapshotSink\nmetadata: {name: s, namespace: shop}\nspec:\n  type: git\n  endpoint: https://example.com/repo.git\n  git: {branch: main}\n",
+        "apiVersion: kollect.dev/v1alpha1\nkind: KollectDatabaseSink\nmetadata: {name: s, namespace: shop}\nspec:\n  type: postgres\n  postgres: {databaseRef: {name: dsn}, table: items}\n",
     )
     .unwrap();
     let out = run(kollect()
@@ -237,7 +237,7 @@ fn bad_config_stops_before_any_cluster_with_file_line_and_field() {
     );
     assert!(
         out.stderr.contains(
-            "sink.yaml:1: KollectSnapshotSink/shop/s: sinks in the config folder are not supported"
+            "sink.yaml:1: KollectDatabaseSink/shop/s: database and event sinks are not available"
         ),
         "{}",
         out.stderr
@@ -412,19 +412,145 @@ async fn an_unknown_context_and_a_forbidden_identity_are_reported() {
     );
 }
 
+/// Copies the quickstart's config folder to `root/examples/quickstart/config` (its sinks write to
+/// `root/quickstart-out`), without the sinks when `sinks` is false.
+fn quickstart_config(root: &Path, sinks: bool) -> PathBuf {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/config");
+    let target = root.join("examples/quickstart/config");
+    std::fs::create_dir_all(&target).unwrap();
+    for entry in std::fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        if sinks || entry.file_name() != "sinks.yaml" {
+            std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
+        }
+    }
+    target
+}
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 #[test]
-fn the_quickstart_collects_every_target_and_a_second_run_changes_nothing() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
-    let out_dir = tempfile::tempdir().unwrap();
+fn the_quickstart_writes_git_and_parquet_and_a_second_run_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let config = quickstart_config(root.path(), true);
+    let cluster =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/cluster");
     let collect = || {
         run(kollect()
             .args(["collect", "--cluster", "quickstart"])
             .arg("--config")
-            .arg(root.join("config"))
+            .arg(&config)
             .arg("--from-dir")
-            .arg(root.join("cluster"))
+            .arg(&cluster))
+    };
+    let first = collect();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    for sink in ["history", "tables"] {
+        assert!(
+            first.stderr.contains(&format!(
+                "sink inventory/snapshot/{sink}: 7 target(s) written, 0 unchanged"
+            )),
+            "{}",
+            first.stderr
+        );
+    }
+    let out = root.path().join("quickstart-out");
+    let repo = out.join("inventory.git");
+    assert_eq!(
+        git(&repo, &["rev-list", "--count", "main"]).trim(),
+        "7",
+        "one commit per target"
+    );
+    git(&repo, &["fsck", "--strict"]);
+    let configmaps = git(&repo, &["show", "main:inventory/inventory/configmaps.yaml"]);
+    assert!(configmaps.contains("web-config"), "{configmaps}");
+    let parquet: Vec<_> = walk(&out.join("parquet/inventory"));
+    assert_eq!(
+        parquet
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .count(),
+        7
+    );
+    // Secret values never reach the inventory, in either sink.
+    let secrets = git(&repo, &["show", "main:inventory/inventory/secrets.yaml"]);
+    assert!(
+        !secrets.contains("bm90LWEtcmVhbC1wYXNzd29yZA") && !secrets.contains("not-a-real-password")
+    );
+    for file in &parquet {
+        let bytes = std::fs::read(file).unwrap();
+        assert!(
+            !bytes.windows(19).any(|w| w == b"not-a-real-password"),
+            "{}",
+            file.display()
+        );
+    }
+
+    let second = collect();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("sink inventory/snapshot/history: 0 target(s) written, 7 unchanged"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second
+            .stderr
+            .contains("sink inventory/snapshot/tables: 0 target(s) written, 7 unchanged"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(
+        git(&repo, &["rev-list", "--count", "main"]).trim(),
+        "7",
+        "no commit when nothing changed"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn the_quickstart_to_files_keeps_its_go_meaning() {
+    let root = tempfile::tempdir().unwrap();
+    let config = quickstart_config(root.path(), false);
+    let cluster =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/cluster");
+    let out_dir = root.path().join("files");
+    let collect = || {
+        run(kollect()
+            .args(["collect", "--cluster", "quickstart"])
+            .arg("--config")
+            .arg(&config)
+            .arg("--from-dir")
+            .arg(&cluster)
             .arg("--output")
-            .arg(out_dir.path()))
+            .arg(&out_dir))
     };
     let first = collect();
     assert_eq!(first.code, 0, "{}", first.stderr);
@@ -442,8 +568,7 @@ fn the_quickstart_collects_every_target_and_a_second_run_changes_nothing() {
         second.stderr
     );
     let configmaps: Value = serde_json::from_str(
-        &std::fs::read_to_string(out_dir.path().join("inventory/inventory/configmaps.yaml"))
-            .unwrap(),
+        &std::fs::read_to_string(out_dir.join("inventory/inventory/configmaps.yaml")).unwrap(),
     )
     .unwrap();
     let app = configmaps["items"]
@@ -456,12 +581,19 @@ fn the_quickstart_collects_every_target_and_a_second_run_changes_nothing() {
         app["attributes"]["keys"],
         json!(["FEATURE_FLAGS", "LOG_LEVEL", "PORT"])
     );
-    // Secret values never reach the inventory.
-    let secrets =
-        std::fs::read_to_string(out_dir.path().join("inventory/inventory/secrets.yaml")).unwrap();
+    // With sinks in the folder, --output is refused: the sinks are where envelopes go.
+    let with_sinks = quickstart_config(&root.path().join("other"), true);
+    let refused = run(kollect()
+        .args(["collect", "--output", "-"])
+        .arg("--config")
+        .arg(&with_sinks)
+        .arg("--from-dir")
+        .arg(&cluster));
+    assert_eq!(refused.code, 2);
     assert!(
-        !secrets.contains("bm90LWEtcmVhbC1wYXNzd29yZA"),
-        "no secret data"
+        refused.stderr.contains("has 2 KollectSnapshotSink(s)"),
+        "{}",
+        refused.stderr
     );
 }
 
@@ -794,4 +926,54 @@ fn the_read_api_refuses_addresses_others_can_reach() {
         .arg(config.path()));
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("loopback only"), "{}", out.stderr);
+}
+
+#[test]
+fn secrets_come_from_the_folder_and_the_environment() {
+    let root = tempfile::tempdir().unwrap();
+    let config = quickstart_config(root.path(), true);
+    std::fs::write(
+        config.join("secret.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: git-token, namespace: inventory}\nstringData:\n  token: ${env:KOLLECT_TEST_GIT_TOKEN}\n",
+    )
+    .unwrap();
+    let cluster =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/cluster");
+    let unset = run(kollect()
+        .env_remove("KOLLECT_TEST_GIT_TOKEN")
+        .arg("collect")
+        .arg("--config")
+        .arg(&config)
+        .arg("--from-dir")
+        .arg(&cluster));
+    assert_eq!(unset.code, 2);
+    assert!(
+        unset.stderr.contains("secret.yaml:1: Secret/inventory/git-token: key token: environment variable KOLLECT_TEST_GIT_TOKEN is not set"),
+        "{}",
+        unset.stderr
+    );
+    // A sink naming a Secret that is not in the folder is refused before anything is collected.
+    let sinks = std::fs::read_to_string(config.join("sinks.yaml")).unwrap();
+    std::fs::write(
+        config.join("sinks.yaml"),
+        sinks.replace("  cluster: quickstart\n  serialization:\n    format: yaml\n", "  cluster: quickstart\n  secretRef: {name: missing}\n  serialization:\n    format: yaml\n"),
+    )
+    .unwrap();
+    let missing = run(kollect()
+        .env("KOLLECT_TEST_GIT_TOKEN", "t0ken")
+        .arg("collect")
+        .arg("--config")
+        .arg(&config)
+        .arg("--from-dir")
+        .arg(&cluster));
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("KollectSnapshotSink/inventory/history: Secret inventory/missing is not in the config folder"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        !root.path().join("quickstart-out/inventory.git").exists(),
+        "nothing written"
+    );
 }

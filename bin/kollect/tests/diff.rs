@@ -19,13 +19,22 @@ fn kollect(args: &[&str]) -> (i32, String, String) {
 }
 
 fn collect(cluster: &Path, out: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
+    // The quickstart's profiles and targets, without its sinks: files under `out`.
+    let config = out.with_extension("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/config");
+    for entry in std::fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "sinks.yaml" {
+            std::fs::copy(entry.path(), config.join(entry.file_name())).unwrap();
+        }
+    }
     let (code, _, stderr) = kollect(&[
         "collect",
         "--cluster",
         "quickstart",
         "--config",
-        root.join("config").to_str().unwrap(),
+        config.to_str().unwrap(),
         "--from-dir",
         cluster.to_str().unwrap(),
         "--output",

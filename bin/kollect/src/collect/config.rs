@@ -9,10 +9,12 @@ use std::{
 
 use kollect_api::{
     manifest::{self, MAX_FILE_BYTES},
-    v1alpha1::{KollectObject, KollectProfile, KollectTarget},
+    v1alpha1::{KollectObject, KollectProfile, KollectSnapshotSink, KollectTarget},
     validation::{self, FieldPath, Settings, Subject},
 };
 use serde_json::Value;
+
+use super::secrets::SecretStore;
 
 /// A problem that stops the run before any cluster is contacted (exit code 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +53,10 @@ pub(crate) struct Config {
     pub(crate) targets: Vec<Located<KollectTarget>>,
     /// Warnings (unknown kinds, admission warnings), one line each.
     pub(crate) warnings: Vec<String>,
+    /// Snapshot sinks, in file order.
+    pub(crate) sinks: Vec<Located<KollectSnapshotSink>>,
+    /// The Secrets, `${env:NAME}` values resolved.
+    pub(crate) secrets: SecretStore,
 }
 
 impl Config {
@@ -159,6 +165,10 @@ fn read_file(file: &Path, settings: &Settings, config: &mut Config, errors: &mut
             }
         };
         let place = format!("{name}:{}", document.start.line);
+        let mut document = document;
+        if let Some(folder) = file.parent() {
+            resolve_local_endpoint(&mut document.value, folder);
+        }
         let mut checked = validation::check(&document.value, settings);
         // The webhook also compiles every expression (CEL, JSONPath, matchPolicy).
         if checked.report.is_valid()
@@ -190,7 +200,19 @@ fn read_file(file: &Path, settings: &Settings, config: &mut Config, errors: &mut
         match checked.subject {
             Subject::Kollect(_, Some(object)) => add(*object, place, label, config, errors),
             Subject::Companion("Secret") => {
-                // Secrets are resolved when a sink needs them; a valid one needs nothing now.
+                let namespace = document
+                    .value
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default");
+                let env = |name: &str| std::env::var(name).ok();
+                if let Err(message) = config.secrets.add(namespace, &document.value, &env) {
+                    errors.push(ConfigError {
+                        place,
+                        object: label,
+                        message,
+                    });
+                }
             }
             Subject::Companion(kind) => config.warnings.push(format!(
                 "{place}: {kind} is not used by `kollect collect`; ignored"
@@ -251,13 +273,15 @@ fn add(
                 });
             }
         }
-        KollectObject::SnapshotSink(_)
-        | KollectObject::DatabaseSink(_)
-        | KollectObject::EventSink(_) => {
+        KollectObject::SnapshotSink(sink) => config.sinks.push(Located {
+            object: sink,
+            place,
+        }),
+        KollectObject::DatabaseSink(_) | KollectObject::EventSink(_) => {
             errors.push(ConfigError {
                 place,
                 object: label,
-                message: "sinks in the config folder are not supported by this build of `kollect collect` yet; write files with --output DIR or records to stdout with --output -".into(),
+                message: "database and event sinks are not available in this build of `kollect collect` yet (they come with their backends); use a KollectSnapshotSink (git, s3, gcs) or --output".into(),
             });
         }
         KollectObject::ClusterTarget(_)
@@ -307,4 +331,67 @@ fn label(value: &Value) -> Option<String> {
             None => format!("{kind}/{name}"),
         },
     )
+}
+
+/// In the config folder a snapshot sink may name a local destination relative to the folder:
+/// `endpoint: file:../out/inventory.git` becomes `file:///<absolute path>` (a `file://` URL is
+/// absolute by definition, which would make the folder unportable).
+fn resolve_local_endpoint(value: &mut Value, folder: &Path) {
+    if value.get("kind").and_then(Value::as_str) != Some("KollectSnapshotSink") {
+        return;
+    }
+    let Some(endpoint) = value.pointer_mut("/spec/endpoint") else {
+        return;
+    };
+    let Some(relative) = endpoint
+        .as_str()
+        .and_then(|e| e.strip_prefix("file:"))
+        .filter(|rest| !rest.starts_with('/'))
+    else {
+        return;
+    };
+    let joined = folder.join(relative);
+    let absolute = std::path::absolute(&joined).unwrap_or(joined);
+    *endpoint = Value::String(format!("file://{}", normalize(&absolute).display()));
+}
+
+/// `a/b/../c` → `a/c`, without touching the disk (the destination may not exist yet).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn relative_file_endpoints_resolve_against_the_folder() {
+        let mut sink = json!({"kind": "KollectSnapshotSink", "spec": {"endpoint": "file:../out/inventory.git"}});
+        resolve_local_endpoint(&mut sink, Path::new("/work/config"));
+        assert_eq!(sink["spec"]["endpoint"], "file:///work/out/inventory.git");
+        for endpoint in [
+            "file:///abs/repo.git",
+            "https://example.com/r.git",
+            "s3://bucket/prefix",
+        ] {
+            let mut sink = json!({"kind": "KollectSnapshotSink", "spec": {"endpoint": endpoint}});
+            resolve_local_endpoint(&mut sink, Path::new("/work/config"));
+            assert_eq!(sink["spec"]["endpoint"], endpoint);
+        }
+        let mut other = json!({"kind": "KollectTarget", "spec": {"endpoint": "file:x"}});
+        resolve_local_endpoint(&mut other, Path::new("/w"));
+        assert_eq!(other["spec"]["endpoint"], "file:x");
+    }
 }

@@ -384,6 +384,8 @@ impl TargetExport {
                 self.context,
                 self.snapshot.len()
             )),
+            // Sink exports go through `sinks::export` (and `--watch` refuses sinks).
+            Destination::Sinks => {}
         }
         Ok(())
     }

@@ -7,6 +7,8 @@ mod http;
 mod live;
 mod preview;
 mod run;
+mod secrets;
+mod sinks;
 mod source;
 mod write;
 
@@ -35,7 +37,7 @@ use crate::{
 };
 
 /// Exit code: some target or object was skipped, but something was exported.
-const EXIT_PARTIAL: u8 = 1;
+pub(crate) const EXIT_PARTIAL: u8 = 1;
 
 /// Where the config and the cluster come from (`collect` and `preview`).
 #[derive(Debug, clap::Args)]
@@ -121,8 +123,8 @@ pub(crate) fn preview(args: &PreviewArgs) -> Result<u8> {
     runtime.block_on(async {
         let mut rows = Vec::new();
         let worst = each_context(&args.source, &config, |context, outcomes| {
-            rows.extend(preview::rows(context, outcomes));
-            Ok(report_problems(context, outcomes))
+            rows.extend(preview::rows(context, &outcomes));
+            Ok(report_problems(context, &outcomes))
         })
         .await?;
         output::stdout(&preview::render(&rows, format)?)?;
@@ -135,7 +137,7 @@ pub(crate) fn preview(args: &PreviewArgs) -> Result<u8> {
 async fn each_context(
     source: &SourceArgs,
     config: &config::Config,
-    mut each: impl FnMut(&str, &[TargetOutcome]) -> Result<u8>,
+    mut each: impl FnMut(&str, Vec<TargetOutcome>) -> Result<u8>,
 ) -> Result<u8> {
     let contexts = match contexts(source).await {
         Ok(contexts) => contexts,
@@ -151,7 +153,7 @@ async fn each_context(
     let mut worst = EXIT_OK;
     for context in contexts {
         let code = match run::collect(config, &context.source, &options).await {
-            Ok(outcomes) => each(&context.name, &outcomes)?,
+            Ok(outcomes) => each(&context.name, outcomes)?,
             Err(failure) => {
                 output::error_line(&format!(
                     "error: context {}: cannot read namespaces ({failure}); is the cluster reachable?",
@@ -196,7 +198,13 @@ fn report_problems(context: &str, outcomes: &[TargetOutcome]) -> u8 {
 
 /// Loads and checks the config folder, printing every problem; `None` when it is unusable.
 fn load_config(source: &SourceArgs) -> Option<config::Config> {
-    match config::load(&source.config, &Settings::default()) {
+    // The CLI writes where its user says: local and private destinations are admitted.
+    let settings = Settings {
+        allow_local_endpoints: true,
+        allow_private_sinks: true,
+        ..Settings::default()
+    };
+    match config::load(&source.config, &settings) {
         Ok(config) => {
             for warning in &config.warnings {
                 output::error_line(&format!("warning: {warning}"));
@@ -231,6 +239,8 @@ enum Destination {
     Folder(PathBuf),
     Stdout(Format),
     DryRun,
+    /// The snapshot sinks of the config folder.
+    Sinks,
 }
 
 /// One cluster to collect.
@@ -249,6 +259,13 @@ pub(crate) fn run(args: &CollectArgs) -> Result<u8> {
     };
     let Some(config) = load_config(&args.source) else {
         return Ok(EXIT_INVALID);
+    };
+    let destination = match with_sinks(destination, &config, args.watch) {
+        Ok(destination) => destination,
+        Err(message) => {
+            output::error_line(&format!("error: {message}"));
+            return Ok(EXIT_INVALID);
+        }
     };
     if args.watch {
         // Watches, extraction and exports run side by side.
@@ -343,10 +360,30 @@ fn destination(args: &CollectArgs) -> Result<Destination, String> {
         (Some("-"), false) => Ok(Destination::Stdout(args.format)),
         (Some(dir), false) => Ok(Destination::Folder(PathBuf::from(dir))),
         (None, true) => Ok(Destination::DryRun),
-        (None, false) => Err(
-            "nowhere to write: give --output DIR (files), --output - (records on stdout) or --dry-run"
+        (None, false) => Ok(Destination::Sinks),
+    }
+}
+
+/// The flags' destination checked against the sinks of the config folder.
+fn with_sinks(
+    destination: Destination,
+    config: &config::Config,
+    watch: bool,
+) -> Result<Destination, String> {
+    let sinks = config.sinks.len();
+    match destination {
+        Destination::Sinks if sinks == 0 => Err(
+            "nowhere to write: give --output DIR (files), --output - (records on stdout) or --dry-run, or put a KollectSnapshotSink in the config folder"
                 .into(),
         ),
+        Destination::Sinks if watch => Err(
+            "--watch writes with --output in this version; the config folder's sinks are used by one-shot runs"
+                .into(),
+        ),
+        Destination::Folder(_) | Destination::Stdout(_) if sinks > 0 => Err(format!(
+            "the config folder has {sinks} KollectSnapshotSink(s), which are where envelopes go: drop --output, or move the sinks out of the folder"
+        )),
+        other => Ok(other),
     }
 }
 
@@ -355,16 +392,46 @@ async fn run_contexts(
     config: &config::Config,
     destination: &Destination,
 ) -> Result<u8> {
+    if let Destination::Sinks = destination {
+        return run_sinks(args, config).await;
+    }
     let mut json_records = Vec::new();
     let worst = each_context(&args.source, config, |context, outcomes| {
         let cluster = args.source.cluster.as_deref().unwrap_or(context);
-        deliver(context, cluster, outcomes, destination, &mut json_records)
+        deliver(context, cluster, &outcomes, destination, &mut json_records)
     })
     .await?;
     if let Destination::Stdout(Format::Json) = destination {
         output::stdout(&format!("[{}]\n", json_records.join(",\n")))?;
     }
     Ok(worst)
+}
+
+/// Collects every context, then exports each target's snapshot to every sink of the folder.
+async fn run_sinks(args: &CollectArgs, config: &config::Config) -> Result<u8> {
+    let built = match sinks::build(config) {
+        Ok(built) => built,
+        Err(errors) => {
+            for error in errors {
+                output::error_line(&format!("error: {error}"));
+            }
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let mut collected = Vec::new();
+    let worst = each_context(&args.source, config, |context, outcomes| {
+        let code = report_problems(context, &outcomes);
+        collected.push((context.to_owned(), outcomes, code));
+        Ok(code)
+    })
+    .await?;
+    let mut worst_export = EXIT_OK;
+    for (context, outcomes, code) in collected {
+        let cluster = args.source.cluster.as_deref().unwrap_or(&context);
+        let exported = sinks::export(&built, &context, cluster, &outcomes, code).await;
+        worst_export = worst_export.max(exported);
+    }
+    Ok(worst.max(worst_export))
 }
 
 /// Writes one context's envelopes and reports; returns the context's exit code.
@@ -425,6 +492,8 @@ fn deliver(
                 snapshot.len(),
                 envelope.len()
             )),
+            // Sink exports go through `sinks::export` (and `--watch` refuses sinks).
+            Destination::Sinks => {}
         }
     }
     let written = match destination {

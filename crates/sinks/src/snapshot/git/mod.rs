@@ -44,3 +44,34 @@ pub use self::{
 
 /// The path of the sink's manifest in the branch (DECISIONS D11).
 pub const MANIFEST_PATH: &str = manifest::PATH;
+
+/// Creates an empty bare repository at `path` unless one is there: the pipeline CLI's local
+/// destination (`file://` endpoints), so a first run needs no `git init`. An existing directory
+/// that is not a bare repository is left alone and reported.
+pub fn init_local_remote(path: &std::path::Path) -> Result<bool, kollect_export::SinkError> {
+    if path.exists() {
+        return match git2::Repository::open_bare(path) {
+            Ok(_) => Ok(false),
+            Err(error) => Err(kollect_export::SinkError::misconfigured(format!(
+                "{} exists but is not a bare Git repository",
+                path.display()
+            ))
+            .with_source(error)),
+        };
+    }
+    git2::Repository::init_opts(
+        path,
+        git2::RepositoryInitOptions::new()
+            .bare(true)
+            .mkpath(true)
+            .initial_head("main"),
+    )
+    .map(|_| true)
+    .map_err(|error| {
+        kollect_export::SinkError::misconfigured(format!(
+            "cannot create the bare repository {}",
+            path.display()
+        ))
+        .with_source(error)
+    })
+}

@@ -1,0 +1,242 @@
+//! The snapshot sinks of the config folder: resolved (Secrets, CA), built with the backends this
+//! binary links, and fed one envelope per target.
+
+use std::{path::PathBuf, sync::Arc};
+
+use kollect_api::{
+    names::{NamespaceName, ObjectName},
+    v1alpha1::{KollectSnapshotSink, SecretReference, SnapshotSinkType},
+};
+use kollect_export::{
+    ExportBatch, InventoryKey, Layers, ResolvedSinkSpec, Secrets, Sink, SinkExt as _, SinkFactory,
+    SinkId, SinkSpec, SinkType, Snapshot,
+};
+use kollect_sinks::snapshot::{
+    git::{GitSinkFactory, init_local_remote},
+    object_store::{AmbientCredentials, ObjectStoreSinkFactory, StaticTypeHints},
+};
+
+use super::{
+    config::{Config, namespace_of},
+    run::TargetOutcome,
+};
+use crate::output;
+
+/// A built sink.
+pub(crate) struct Built {
+    pub(crate) id: SinkId,
+    sink: Arc<dyn Sink>,
+    /// `spec.cluster`: the cluster name of this sink's exports, whatever the context.
+    cluster: Option<String>,
+}
+
+/// Builds every sink of `config`; all problems are returned together, one line each.
+pub(crate) fn build(config: &Config) -> Result<Vec<Built>, Vec<String>> {
+    let layers = Layers::default();
+    let git = GitSinkFactory::new(cache_dir().join("git"));
+    let profiles = config.profiles.values().map(|p| &p.object.spec);
+    let object_store = ObjectStoreSinkFactory::new()
+        .with_ambient_credentials(AmbientCredentials::from_env())
+        .with_type_hints(Arc::new(StaticTypeHints::from_profiles(profiles)));
+    let mut built = Vec::new();
+    let mut errors = Vec::new();
+    for located in &config.sinks {
+        let sink = &located.object;
+        let label = format!(
+            "{}: KollectSnapshotSink/{}/{}",
+            located.place,
+            namespace_of(&sink.metadata),
+            sink.metadata.name.as_deref().unwrap_or_default()
+        );
+        match resolve(config, sink).and_then(|resolved| {
+            let id = resolved.id().clone();
+            let backend = match sink.spec.sink_type {
+                SnapshotSinkType::Git => {
+                    prepare_local_git(sink)?;
+                    git.build(&resolved)
+                }
+                SnapshotSinkType::S3 | SnapshotSinkType::Gcs => object_store.build(&resolved),
+                SnapshotSinkType::Gitlab => {
+                    return Err("type gitlab is not available in this build of `kollect collect` yet; use type git with the project's clone URL".to_owned());
+                }
+            }
+            .map_err(|e| error_chain(&e))?;
+            let sink_type = SinkType::from(sink.spec.sink_type);
+            Ok(Built {
+                sink: backend.layered(&layers, &id, sink_type),
+                id,
+                cluster: sink.spec.common.cluster.clone().filter(|c| !c.is_empty()),
+            })
+        }) {
+            Ok(sink) => built.push(sink),
+            Err(message) => errors.push(format!("{label}: {message}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(built)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Where the Git sink keeps its clones: `$XDG_CACHE_HOME/kollect`, else `~/.cache/kollect`.
+fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kollect")
+}
+
+/// A `file://` Git remote that does not exist yet is created (a bare repository), so a first run
+/// needs no `git init`.
+fn prepare_local_git(sink: &KollectSnapshotSink) -> Result<(), String> {
+    let Some(path) = sink
+        .spec
+        .common
+        .endpoint
+        .as_deref()
+        .and_then(|e| e.strip_prefix("file://"))
+    else {
+        return Ok(());
+    };
+    let path = path.split('#').next().unwrap_or(path);
+    match init_local_remote(std::path::Path::new(path)) {
+        Ok(true) => {
+            output::error_line(&format!("created the bare Git repository {path}"));
+            Ok(())
+        }
+        Ok(false) => Ok(()),
+        Err(error) => Err(error_chain(&error)),
+    }
+}
+
+/// The sink with its Secret and CA read from the config folder.
+fn resolve(config: &Config, sink: &KollectSnapshotSink) -> Result<ResolvedSinkSpec, String> {
+    let namespace = namespace_of(&sink.metadata);
+    let name = sink.metadata.name.clone().unwrap_or_default();
+    let mut resolved = ResolvedSinkSpec::new(
+        NamespaceName::try_from(namespace.clone())
+            .map_err(|e| format!("metadata.namespace: {e}"))?,
+        ObjectName::try_from(name).map_err(|e| format!("metadata.name: {e}"))?,
+        SinkSpec::Snapshot(sink.spec.clone()),
+    );
+    let git_secret = sink
+        .spec
+        .git
+        .as_ref()
+        .and_then(|g| g.auth.as_ref())
+        .and_then(|a| a.secret_ref.as_ref());
+    if let Some(reference) = git_secret.or(sink.spec.common.secret_ref.as_ref()) {
+        let data = secret(config, &namespace, reference)?;
+        resolved = resolved.with_secrets(Secrets::new(data.clone()));
+    }
+    if let Some(reference) = sink
+        .spec
+        .common
+        .tls
+        .as_ref()
+        .and_then(|t| t.ca_secret_ref.as_ref())
+    {
+        let data = secret(config, &namespace, reference)?;
+        // sinks spec §2.5: the first non-empty of these keys.
+        if let Some(pem) = ["tls.crt", "ca.crt", "ca.pem"]
+            .iter()
+            .filter_map(|key| data.get(*key))
+            .find(|value| !value.is_empty())
+        {
+            resolved = resolved.with_ca_bundle(pem.clone());
+        }
+    }
+    Ok(resolved)
+}
+
+fn secret<'a>(
+    config: &'a Config,
+    namespace: &str,
+    reference: &SecretReference,
+) -> Result<&'a std::collections::BTreeMap<String, Vec<u8>>, String> {
+    let namespace = reference
+        .namespace
+        .as_ref()
+        .map_or(namespace, NamespaceName::as_str);
+    config
+        .secrets
+        .get(namespace, reference.name.as_str())
+        .ok_or_else(|| {
+            format!(
+                "Secret {namespace}/{} is not in the config folder (put a v1 Secret manifest next to the sink; values may be ${{env:NAME}})",
+                reference.name
+            )
+        })
+}
+
+/// An error with its causes, on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Exports every target's snapshot to every sink; returns the context's exit code given the
+/// code of its collection (`collected`).
+pub(crate) async fn export(
+    sinks: &[Built],
+    context: &str,
+    cluster: &str,
+    outcomes: &[TargetOutcome],
+    collected: u8,
+) -> u8 {
+    let mut failed = false;
+    let mut delivered = false;
+    for built in sinks {
+        let (mut written, mut unchanged) = (0, 0);
+        for outcome in outcomes {
+            let Some(snapshot) = &outcome.snapshot else {
+                continue;
+            };
+            let Ok(inventory) =
+                format!("{}/{}", outcome.namespace, outcome.name).parse::<InventoryKey>()
+            else {
+                continue;
+            };
+            let batch = ExportBatch::builder(
+                inventory,
+                built.id.clone(),
+                Arc::new(Snapshot::clone(snapshot)),
+            )
+            .cluster(built.cluster.as_deref().unwrap_or(cluster))
+            .build();
+            match built.sink.export(&batch).await {
+                Ok(receipt) if receipt.wrote => written += 1,
+                Ok(_) => unchanged += 1,
+                Err(error) => {
+                    failed = true;
+                    output::error_line(&format!(
+                        "error: context {context}: sink {}: target {}/{}: {} ({})",
+                        built.id,
+                        outcome.namespace,
+                        outcome.name,
+                        error_chain(&error),
+                        error.reason().as_str()
+                    ));
+                }
+            }
+        }
+        delivered |= written + unchanged > 0;
+        output::error_line(&format!(
+            "context {context}: sink {}: {written} target(s) written, {unchanged} unchanged",
+            built.id
+        ));
+    }
+    match (failed, delivered) {
+        (false, _) => collected,
+        (true, true) => collected.max(super::EXIT_PARTIAL),
+        (true, false) => crate::cli::EXIT_INVALID,
+    }
+}
