@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use kollect_api::validation::{DEFAULT_MAX_EXPORT_BYTES, Settings};
 
 use crate::{output, telemetry::LogArgs, validate, version};
@@ -79,6 +79,18 @@ pub(crate) enum Command {
     Crds,
     /// Print the version line.
     Version,
+    /// Print a shell completion script.
+    ///
+    /// Load it for the current shell, e.g. `source <(kollect completion bash)`, or install it
+    /// where the shell looks for completions.
+    #[command(
+        after_help = "Examples:\n  source <(kollect completion bash)\n  kollect completion zsh > \"${fpath[1]}/_kollect\"\n  kollect completion fish > ~/.config/fish/completions/kollect.fish"
+    )]
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -149,6 +161,12 @@ pub(crate) fn run(args: Args) -> Result<u8> {
             output::stdout(&kollect_api::crd::all_yaml())?;
             Ok(EXIT_OK)
         }
+        Command::Completion { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Args::command(), "kollect", &mut script);
+            output::stdout(&String::from_utf8_lossy(&script))?;
+            Ok(EXIT_OK)
+        }
         Command::Version => {
             output::stdout(&format!("{}\n", version::LINE))?;
             Ok(EXIT_OK)
@@ -165,5 +183,28 @@ mod tests {
     #[test]
     fn arguments_are_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn the_command_reference_names_every_command_and_flag() {
+        let reference = include_str!("../../../docs/cli.md");
+        for command in Args::command().get_subcommands() {
+            assert!(
+                reference.contains(&format!("kollect {}", command.get_name())),
+                "docs/cli.md lacks `kollect {}`",
+                command.get_name()
+            );
+            for argument in command.get_arguments() {
+                if let Some(long) = argument.get_long() {
+                    assert!(
+                        long == "help"
+                            || long == "version"
+                            || reference.contains(&format!("--{long}")),
+                        "docs/cli.md lacks --{long} of `kollect {}`",
+                        command.get_name()
+                    );
+                }
+            }
+        }
     }
 }

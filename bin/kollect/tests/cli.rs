@@ -296,3 +296,33 @@ fn version_prints_one_line() {
     );
     assert_eq!(result.stdout.lines().count(), 1);
 }
+
+#[test]
+fn completion_scripts_cover_every_command() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = run(kollect().args(["completion", shell]));
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        for command in ["collect", "preview", "diff", "validate", "completion"] {
+            assert!(out.stdout.contains(command), "{shell} lacks {command}");
+        }
+    }
+    let out = run(kollect().args(["completion", "tcsh"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("possible values: bash"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn every_command_explains_itself_with_an_example() {
+    for command in ["collect", "preview", "diff", "validate", "completion"] {
+        let out = run(kollect().args([command, "--help"]));
+        assert_eq!(out.code, 0, "{command}");
+        assert!(
+            out.stdout.contains("Examples:"),
+            "{command} --help has no example"
+        );
+    }
+}
