@@ -977,3 +977,99 @@ fn secrets_come_from_the_folder_and_the_environment() {
         "nothing written"
     );
 }
+
+#[test]
+fn cli_03_05_two_targets_of_one_kind_and_sorted_failures() {
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("profile.yaml"), PROFILE).unwrap();
+    let target = |name: &str, namespace: &str| {
+        format!(
+            "apiVersion: kollect.dev/v1alpha1\nkind: KollectTarget\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  profileRef: images\n  includedNamespaces: [{namespace}]\n"
+        )
+    };
+    std::fs::write(
+        config.path().join("targets.yaml"),
+        format!("{}---\n{}", target("a", "ns-a"), target("b", "ns-b")),
+    )
+    .unwrap();
+    let cluster = dump(&[
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns-a"}}),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns-b"}}),
+        deployment("ns-a", "one", "web", Some("one:1")),
+        deployment("ns-b", "two", "web", Some("two:1")),
+        deployment("ns-b", "zz-broken", "web", None),
+        deployment("ns-b", "aa-broken", "web", None),
+    ]);
+    let out = run(kollect()
+        .args(["collect", "--output", "-"])
+        .arg("--config")
+        .arg(config.path())
+        .arg("--from-dir")
+        .arg(cluster.path()));
+    assert_eq!(out.code, 1, "degraded by the failures: {}", out.stderr);
+    let records = records(&out.stdout);
+    let by_target: Vec<(String, Vec<&str>)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["targetName"].as_str().unwrap().to_owned(),
+                names(&r["envelope"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_target,
+        [("a".to_owned(), vec!["one"]), ("b".to_owned(), vec!["two"])],
+        "one row each, in its namespace"
+    );
+    // CLI-05: failures in (target, namespace, name, uid) order.
+    let failures: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("-broken"))
+        .collect();
+    assert_eq!(failures.len(), 2, "{}", out.stderr);
+    assert!(
+        failures[0].contains("shop/b: ns-b/aa-broken")
+            && failures[1].contains("shop/b: ns-b/zz-broken"),
+        "{failures:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_07_a_kind_the_server_does_not_serve_skips_its_target_only() {
+    let config = config();
+    std::fs::write(
+        config.path().join("missing.yaml"),
+        "apiVersion: kollect.dev/v1alpha1\nkind: KollectProfile\nmetadata: {name: widgets, namespace: shop}\nspec:\n  targetGVK: {group: example.com, version: v1, kind: Widget}\n  attributes:\n    - {name: size, path: '$.spec.size'}\n---\napiVersion: kollect.dev/v1alpha1\nkind: KollectTarget\nmetadata: {name: widgets, namespace: shop}\nspec:\n  profileRef: widgets\n",
+    )
+    .unwrap();
+    let (server, _) = shop_server(
+        Vec::new(),
+        vec![deployment("shop", "web", "web", Some("nginx:1"))],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
+    let mut command = kollect();
+    command
+        .args(["collect", "--output", "-"])
+        .arg("--config")
+        .arg(config.path())
+        .arg("--kubeconfig")
+        .arg(&kubeconfig);
+    let out = tokio::task::spawn_blocking(move || run(&mut command))
+        .await
+        .unwrap();
+    assert_eq!(out.code, 1, "partial: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("target shop/widgets skipped: kind not served: example.com/v1/Widget"),
+        "{}",
+        out.stderr
+    );
+    let records = records(&out.stdout);
+    assert_eq!(records.len(), 1, "the sibling target is exported");
+    assert_eq!(names(&records[0]["envelope"]), ["web"]);
+}

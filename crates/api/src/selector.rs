@@ -80,7 +80,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn selectors_render_as_queries() {
+    fn cli_08_selectors_render_as_queries() {
         let selector: LabelSelector = serde_json::from_value(serde_json::json!({
             "matchLabels": {"app": "web"},
             "matchExpressions": [
@@ -96,6 +96,11 @@ mod tests {
             "app=web,tier in (a,b),env notin (dev),owner,!old"
         );
         assert_eq!(to_query(&LabelSelector::default()).unwrap(), "");
+        let sorted: LabelSelector = serde_json::from_value(serde_json::json!({
+            "matchLabels": {"zeta": "2", "alpha": "1", "mid": "3"},
+        }))
+        .unwrap();
+        assert_eq!(to_query(&sorted).unwrap(), "alpha=1,mid=3,zeta=2");
         let broken: LabelSelector = serde_json::from_value(serde_json::json!({
             "matchExpressions": [{"key": "a", "operator": "In"}],
         }))

@@ -315,7 +315,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reasons_are_cut_on_character_boundaries() {
+    fn cli_06_reasons_are_cut_on_character_boundaries() {
         assert_eq!(truncate("short"), "short");
         let long = "é".repeat(200); // 400 bytes
         let cut = truncate(&long);

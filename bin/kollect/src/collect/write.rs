@@ -118,10 +118,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_render_and_stay_inside() {
+    fn cli_01_02_paths_render_and_stay_inside() {
         assert_eq!(
             render_path(DEFAULT_PATH_TEMPLATE, "prod", "team-a", "apps"),
             "inventory/team-a/apps.yaml"
+        );
+        // CLI-01: the sink's cluster; CLI-02: the context name when there is none.
+        let template = "{cluster}/{namespace}/{name}.yaml";
+        assert_eq!(
+            render_path(template, "prod", "app", "inv"),
+            "prod/app/inv.yaml"
+        );
+        assert_eq!(
+            render_path(template, "prod-eu-1", "app", "inv"),
+            "prod-eu-1/app/inv.yaml"
         );
         assert_eq!(
             render_path("{cluster}/{name}.json", "prod", "a", "b"),
@@ -176,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn records_keep_the_envelope_bytes() {
+    fn cli_09_records_keep_the_envelope_bytes() {
         let envelope =
             RawValue::from_string(r#"{"itemCount":1,"n":12345678901234567890}"#.into()).unwrap();
         let record = Record {
@@ -190,10 +200,22 @@ mod tests {
             encode_record(&record, Format::Ndjson).unwrap(),
             "{\"context\":\"kind-dev\",\"targetNamespace\":\"team-a\",\"targetName\":\"apps\",\"path\":\"inventory/team-a/apps.yaml\",\"envelope\":{\"itemCount\":1,\"n\":12345678901234567890}}\n"
         );
-        assert!(
-            encode_record(&record, Format::Yaml)
-                .unwrap()
-                .starts_with("---\n")
+        let yaml = encode_record(&record, Format::Yaml).unwrap();
+        assert!(yaml.starts_with("---\n"));
+        // Every encoding carries the same record.
+        let from_json: serde_json::Value =
+            serde_json::from_str(&encode_record(&record, Format::Json).unwrap()).unwrap();
+        let from_ndjson: serde_json::Value =
+            serde_json::from_str(&encode_record(&record, Format::Ndjson).unwrap()).unwrap();
+        assert_eq!(from_json, from_ndjson);
+        let from_yaml = kollect_api::manifest::parse(yaml.as_bytes())
+            .remove(0)
+            .unwrap()
+            .value;
+        assert_eq!(from_yaml["path"], from_json["path"]);
+        assert_eq!(
+            from_yaml["envelope"]["itemCount"],
+            from_json["envelope"]["itemCount"]
         );
     }
 }
