@@ -1073,3 +1073,87 @@ async fn cli_07_a_kind_the_server_does_not_serve_skips_its_target_only() {
     assert_eq!(records.len(), 1, "the sibling target is exported");
     assert_eq!(names(&records[0]["envelope"]), ["web"]);
 }
+
+/// One kubeconfig (JSON, which kubeconfig readers accept) with a context per server, named
+/// `names[i]`.
+fn merged_kubeconfig(servers: &[&TestApiServer], names: &[&str]) -> Value {
+    let mut merged = json!({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": [], "current-context": names[0]});
+    for (server, name) in servers.iter().zip(names) {
+        let yaml = server.kubeconfig();
+        let config = kollect_api::manifest::parse(yaml.as_bytes())
+            .remove(0)
+            .unwrap()
+            .value;
+        let mut cluster = config["clusters"][0].clone();
+        cluster["name"] = json!(name);
+        let mut user = config["users"][0].clone();
+        user["name"] = json!(name);
+        merged["clusters"].as_array_mut().unwrap().push(cluster);
+        merged["users"].as_array_mut().unwrap().push(user);
+        merged["contexts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": name, "context": {"cluster": name, "user": name}}));
+    }
+    merged
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contexts_run_together_and_the_worst_exit_code_wins() {
+    let (first, _) = shop_server(
+        Vec::new(),
+        vec![deployment("shop", "web", "web", Some("a:1"))],
+    )
+    .await;
+    let (second, _) = shop_server(
+        Vec::new(),
+        vec![deployment("shop", "web", "web", Some("b:1"))],
+    )
+    .await;
+    let (gone, _) = shop_server(Vec::new(), Vec::new()).await;
+    let kubeconfig = merged_kubeconfig(
+        &[&first, &second, &gone],
+        &["prod-eu", "prod-us", "prod-gone"],
+    );
+    drop(gone); // its context now points at a closed port
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, kubeconfig.to_string()).unwrap();
+    let config = config();
+    let mut command = kollect();
+    command
+        .args(["collect", "--output", "-", "--context", "prod-*"])
+        .arg("--config")
+        .arg(config.path())
+        .arg("--kubeconfig")
+        .arg(&path);
+    let out = tokio::task::spawn_blocking(move || run(&mut command))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.code, 2,
+        "an unreachable context is the worst: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("error: context prod-gone: cannot read namespaces"),
+        "{}",
+        out.stderr
+    );
+    let records = records(&out.stdout);
+    let contexts: Vec<&str> = records
+        .iter()
+        .map(|r| r["context"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contexts,
+        ["prod-eu", "prod-us"],
+        "reported in kubeconfig order"
+    );
+    let images: Vec<&Value> = records
+        .iter()
+        .map(|r| &r["envelope"]["items"][0]["attributes"]["image"])
+        .collect();
+    assert_eq!(images, [&json!("a:1"), &json!("b:1")]);
+}
