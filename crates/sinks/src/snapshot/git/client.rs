@@ -324,15 +324,20 @@ impl<'c> Session<'c> {
         if source.code() == ErrorCode::User && Instant::now() >= self.deadline {
             return self.deadline_error();
         }
-        let source = match state.certificate_problem.borrow().as_deref() {
-            Some(problem) if source.code() == ErrorCode::Certificate => git2::Error::new(
-                source.code(),
-                source.class(),
-                format!("{} ({problem})", source.message()),
-            ),
-            _ => source,
-        };
-        wrap(source)
+        wrap(with_certificate_problem(state, source))
+    }
+}
+
+/// A certificate error with the reason the certificate callback found (libgit2's own message
+/// only says the certificate was refused).
+fn with_certificate_problem(state: &CallbackState, source: git2::Error) -> git2::Error {
+    match state.certificate_problem.borrow().as_deref() {
+        Some(problem) if source.code() == ErrorCode::Certificate => git2::Error::new(
+            source.code(),
+            source.class(),
+            format!("{} ({problem})", source.message()),
+        ),
+        _ => source,
     }
 }
 
@@ -364,19 +369,9 @@ pub(super) fn probe(config: &Config, deadline: Instant) -> Result<()> {
     let connect_callbacks = callbacks(config, deadline, &state);
     let connection = remote
         .connect_auth(Direction::Push, Some(connect_callbacks), None)
-        .map_err(|source| {
-            let source = match state.certificate_problem.borrow().as_deref() {
-                Some(problem) if source.code() == ErrorCode::Certificate => git2::Error::new(
-                    source.code(),
-                    source.class(),
-                    format!("{} ({problem})", source.message()),
-                ),
-                _ => source,
-            };
-            Error::Connect {
-                remote: remote_name.clone(),
-                source,
-            }
+        .map_err(|source| Error::Connect {
+            remote: remote_name.clone(),
+            source: with_certificate_problem(&state, source),
         })?;
     connection.list().map_err(|source| Error::Connect {
         remote: remote_name.clone(),
