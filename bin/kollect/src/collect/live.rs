@@ -23,15 +23,16 @@ use kollect_collect::{
 };
 use kollect_extract::{Extractor, WatchShape};
 use kube::{Client, discovery::Scope};
-use serde_json::{Value, value::RawValue};
+use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{
-    Destination,
+    Destination, Sent,
     config::{Config, namespace_of},
     run::{Options, Plan, truncate},
+    send,
     source::Source,
-    write::{self, DEFAULT_PATH_TEMPLATE, Record, Written},
+    write::Written,
 };
 use crate::{cli::EXIT_OK, output};
 
@@ -346,46 +347,24 @@ impl TargetExport {
             exported_at: Utc::now(),
             cluster: self.cluster.clone(),
         };
-        let envelope = self.snapshot.envelope(&meta);
-        let path = write::render_path(
-            DEFAULT_PATH_TEMPLATE,
-            &self.cluster,
-            &self.key.namespace,
-            &self.key.name,
-        );
-        match &self.destination {
-            Destination::Folder(root) => {
-                let written = write::write_envelope(root, &path, &envelope)
-                    .with_context(|| format!("cannot write {}", root.join(&path).display()))?;
-                if written == Written::Changed {
-                    output::error_line(&format!(
-                        "context {}: target {}/{}: {} row(s) written to {}",
-                        self.context,
-                        self.key.namespace,
-                        self.key.name,
-                        self.snapshot.len(),
-                        root.join(&path).display()
-                    ));
-                }
-            }
-            Destination::Stdout(format) => {
-                let raw = RawValue::from_string(envelope).context("envelope is not JSON")?;
-                let record = Record {
-                    context: &self.context,
-                    target_namespace: &self.key.namespace,
-                    target_name: &self.key.name,
-                    path: &path,
-                    envelope: &raw,
-                };
-                output::stdout(&write::encode_record(&record, *format)?)?;
-            }
-            Destination::DryRun => output::error_line(&format!(
-                "dry run: context {}: would write {path}: {} item(s)",
+        let target = (&*self.key.namespace, &*self.key.name);
+        match send(
+            &self.destination,
+            &self.context,
+            target,
+            &self.snapshot,
+            &meta,
+        )? {
+            Sent::File(Written::Changed, file) => output::error_line(&format!(
+                "context {}: target {}/{}: {} row(s) written to {}",
                 self.context,
-                self.snapshot.len()
+                self.key.namespace,
+                self.key.name,
+                self.snapshot.len(),
+                file.display()
             )),
-            // Sink exports go through `sinks::export` (and `--watch` refuses sinks).
-            Destination::Sinks => {}
+            Sent::Record(encoded) => output::stdout(&encoded)?,
+            Sent::File(Written::Unchanged, _) | Sent::Nothing => {}
         }
         Ok(())
     }

@@ -470,47 +470,16 @@ fn deliver(
         let Some(snapshot) = &outcome.snapshot else {
             continue;
         };
-        let path = write::render_path(
-            DEFAULT_PATH_TEMPLATE,
-            cluster,
-            &outcome.namespace,
-            &outcome.name,
-        );
-        let envelope = snapshot.envelope(&meta);
         rows += snapshot.len();
         exported += 1;
-        match destination {
-            Destination::Folder(root) => {
-                if write::write_envelope(root, &path, &envelope)
-                    .with_context(|| format!("cannot write {}", root.join(&path).display()))?
-                    == Written::Changed
-                {
-                    changed += 1;
-                }
+        let target = (outcome.namespace.as_str(), outcome.name.as_str());
+        match send(destination, context, target, snapshot, &meta)? {
+            Sent::File(Written::Changed, _) => changed += 1,
+            Sent::Record(encoded) if destination_format(destination) == Some(Format::Json) => {
+                json_records.push(encoded);
             }
-            Destination::Stdout(format) => {
-                let raw = RawValue::from_string(envelope).context("envelope is not JSON")?;
-                let record = Record {
-                    context,
-                    target_namespace: &outcome.namespace,
-                    target_name: &outcome.name,
-                    path: &path,
-                    envelope: &raw,
-                };
-                let encoded = write::encode_record(&record, *format)?;
-                if *format == Format::Json {
-                    json_records.push(encoded);
-                } else {
-                    output::stdout(&encoded)?;
-                }
-            }
-            Destination::DryRun => output::error_line(&format!(
-                "dry run: context {context}: would write {path}: {} item(s), {} bytes",
-                snapshot.len(),
-                envelope.len()
-            )),
-            // Sink exports go through `sinks::export` (and `--watch` refuses sinks).
-            Destination::Sinks => {}
+            Sent::Record(encoded) => output::stdout(&encoded)?,
+            Sent::File(Written::Unchanged, _) | Sent::Nothing => {}
         }
     }
     let written = match destination {
@@ -526,6 +495,66 @@ fn deliver(
         outcomes.len()
     ));
     Ok(code)
+}
+
+/// What [`send`] did with one target's envelope.
+enum Sent {
+    /// Written to (or left unchanged in) the output folder, at this path.
+    File(Written, PathBuf),
+    /// A stdout record, encoded, for the caller to print or buffer.
+    Record(String),
+    /// Nothing written: a dry run (reported), or sinks (exported elsewhere).
+    Nothing,
+}
+
+fn destination_format(destination: &Destination) -> Option<Format> {
+    match destination {
+        Destination::Stdout(format) => Some(*format),
+        _ => None,
+    }
+}
+
+/// Sends one target's envelope where `destination` says: `collect`'s one-shot runs and
+/// `--watch` deliver the same way. `target` is (namespace, name).
+fn send(
+    destination: &Destination,
+    context: &str,
+    target: (&str, &str),
+    snapshot: &kollect_aggregate::Snapshot,
+    meta: &EnvelopeMeta,
+) -> Result<Sent> {
+    let (namespace, name) = target;
+    let path = write::render_path(DEFAULT_PATH_TEMPLATE, &meta.cluster, namespace, name);
+    let envelope = snapshot.envelope(meta);
+    Ok(match destination {
+        Destination::Folder(root) => {
+            let file = root.join(&path);
+            let written = write::write_envelope(root, &path, &envelope)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            Sent::File(written, file)
+        }
+        Destination::Stdout(format) => {
+            let raw = RawValue::from_string(envelope).context("envelope is not JSON")?;
+            let record = Record {
+                context,
+                target_namespace: namespace,
+                target_name: name,
+                path: &path,
+                envelope: &raw,
+            };
+            Sent::Record(write::encode_record(&record, *format)?)
+        }
+        Destination::DryRun => {
+            output::error_line(&format!(
+                "dry run: context {context}: would write {path}: {} item(s), {} bytes",
+                snapshot.len(),
+                envelope.len()
+            ));
+            Sent::Nothing
+        }
+        // Sink exports go through `sinks::export` (and `--watch` refuses sinks).
+        Destination::Sinks => Sent::Nothing,
+    })
 }
 
 async fn contexts(args: &SourceArgs) -> Result<Vec<Context>> {
