@@ -91,7 +91,9 @@ fn route(request: &Request<hyper::body::Incoming>, store: Arc<Store>) -> Respons
                 ..query
             };
             let page = summary(&store, &query);
-            if page["pagination"]["total"] == 0 && !target_exists(&store, namespace, name) {
+            // The store knows targets by their rows (the CLI has namespaced targets only).
+            let key = kollect_collect::TargetKey::namespaced(namespace, name);
+            if page["pagination"]["total"] == 0 && store.target_rows(&key).is_empty() {
                 return error(
                     StatusCode::NOT_FOUND,
                     &format!("no target {namespace}/{name} is collected"),
@@ -175,16 +177,6 @@ fn all_rows(store: &Store) -> Vec<TargetRow> {
         .iter()
         .flat_map(|namespace| store.snapshot(namespace))
         .collect()
-}
-
-fn target_exists(store: &Store, namespace: &str, name: &str) -> bool {
-    store
-        .snapshot(namespace)
-        .iter()
-        .any(|row| *row.target_name == *name)
-        || !store
-            .target_rows(&kollect_collect::TargetKey::namespaced(namespace, name))
-            .is_empty()
 }
 
 fn summary(store: &Store, query: &Query) -> Value {

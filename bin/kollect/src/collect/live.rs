@@ -170,7 +170,7 @@ async fn start_target(
     let (_, capabilities) = kube::discovery::pinned_kind(&watch.client, &kind)
         .await
         .map_err(|e| format!("kind {}/{} not served: {e}", gvk.version, gvk.kind))?;
-    let matcher = plan.matcher(target, watch.options, capabilities.scope == Scope::Cluster)?;
+    let matcher = plan.matcher(target, capabilities.scope == Scope::Cluster)?;
     let shape = match plan.extractor.watch_shape() {
         WatchShape::MetadataOnly if !matcher.needs_object() => Shape::Metadata,
         _ => Shape::Full,

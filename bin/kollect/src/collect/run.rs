@@ -94,6 +94,8 @@ pub(crate) async fn collect(
 /// to ask the server for. Shared by the one-shot run and `--watch`.
 pub(crate) struct Plan {
     pub(crate) extractor: Extractor,
+    /// The target's collection filter, `--namespace` applied.
+    filter: CollectionFilterSpec,
     pub(crate) kind: Gvk,
     /// Effective namespaces (DECISIONS Q2: empty collects nothing).
     pub(crate) effective: Vec<String>,
@@ -137,6 +139,7 @@ impl Plan {
         };
         Ok(Self {
             extractor,
+            filter,
             kind,
             effective,
             pushed_selector,
@@ -148,10 +151,8 @@ impl Plan {
     pub(crate) fn matcher(
         &self,
         target: &KollectTarget,
-        options: &Options,
         cluster_scoped: bool,
     ) -> Result<Matcher, String> {
-        let filter = filter_of(target, options)?;
         let mut effective = self.effective.clone();
         if cluster_scoped {
             effective.push(kollect_collect::matcher::CLUSTER_SCOPED_NAMESPACE.to_owned());
@@ -160,7 +161,7 @@ impl Plan {
         let spec = MatcherSpec {
             gvk: Some(&self.kind),
             effective_namespaces: &effective,
-            resource_rules: filter.resource_rules(),
+            resource_rules: self.filter.resource_rules(),
             names: &names,
             label_selector: target.spec.label_selector.as_ref(),
             watch_mode: target.spec.watch_mode,
@@ -219,7 +220,7 @@ async fn collect_target(
             return outcome;
         }
     };
-    let matcher = match plan.matcher(target, options, listed.cluster_scoped) {
+    let matcher = match plan.matcher(target, listed.cluster_scoped) {
         Ok(matcher) => matcher,
         Err(reason) => {
             outcome.skipped = Some(reason);
