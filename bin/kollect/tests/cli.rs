@@ -1,35 +1,14 @@
 //! The `kollect` binary end to end: `validate` on good and hostile input, `crds`, `version`.
 
-use std::{path::PathBuf, process::Command};
+use std::path::PathBuf;
 
 use serde_json::Value;
+use support::{Run, kollect, run};
 
-fn kollect() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kollect"));
-    command.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    command
-}
+mod support;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(command: &mut Command) -> Run {
-    let output = command.output().expect("the binary runs");
-    Run {
-        code: output
-            .status
-            .code()
-            .expect("exited normally, not by a signal"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 /// Writes `content` to a temporary file and validates it.

@@ -11,30 +11,9 @@ use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace};
 use kollect_testkit::{Options, TestApiServer, TokenUser};
 use kube::{Api, api::PostParams};
 use serde_json::{Value, json};
+use support::{Run, kollect, quickstart, quickstart_config, run};
 
-fn kollect() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kollect"));
-    command
-        .env_remove("RUST_LOG")
-        .env_remove("KUBECONFIG")
-        .env("NO_COLOR", "1");
-    command
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(command: &mut Command) -> Run {
-    let output = command.output().expect("the binary runs");
-    Run {
-        code: output.status.code().expect("exited normally"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+mod support;
 
 const PROFILE: &str = r"apiVersion: kollect.dev/v1alpha1
 kind: KollectProfile
@@ -412,21 +391,6 @@ async fn an_unknown_context_and_a_forbidden_identity_are_reported() {
     );
 }
 
-/// Copies the quickstart's config folder to `root/examples/quickstart/config` (its sinks write to
-/// `root/quickstart-out`), without the sinks when `sinks` is false.
-fn quickstart_config(root: &Path, sinks: bool) -> PathBuf {
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/config");
-    let target = root.join("examples/quickstart/config");
-    std::fs::create_dir_all(&target).unwrap();
-    for entry in std::fs::read_dir(source).unwrap() {
-        let entry = entry.unwrap();
-        if sinks || entry.file_name() != "sinks.yaml" {
-            std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
-        }
-    }
-    target
-}
-
 fn git(repo: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .arg("-C")
@@ -446,8 +410,7 @@ fn git(repo: &Path, args: &[&str]) -> String {
 fn the_quickstart_writes_git_and_parquet_and_a_second_run_changes_nothing() {
     let root = tempfile::tempdir().unwrap();
     let config = quickstart_config(root.path(), true);
-    let cluster =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/cluster");
+    let cluster = quickstart("cluster");
     let collect = || {
         run(kollect()
             .args(["collect", "--cluster", "quickstart"])
@@ -539,8 +502,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn the_quickstart_to_files_keeps_its_go_meaning() {
     let root = tempfile::tempdir().unwrap();
     let config = quickstart_config(root.path(), false);
-    let cluster =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/cluster");
+    let cluster = quickstart("cluster");
     let out_dir = root.path().join("files");
     let collect = || {
         run(kollect()
@@ -777,14 +739,13 @@ async fn watch_mode_writes_pending_changes_when_stopped() {
 
 #[test]
 fn preview_prints_the_rows_and_writes_nothing() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
     let preview = |format: &str| {
         run(kollect()
             .args(["preview", "--output", format])
             .arg("--config")
-            .arg(root.join("config"))
+            .arg(quickstart("config"))
             .arg("--from-dir")
-            .arg(root.join("cluster")))
+            .arg(quickstart("cluster")))
     };
     let ndjson = preview("ndjson");
     assert_eq!(ndjson.code, 0, "{}", ndjson.stderr);
@@ -937,8 +898,7 @@ fn secrets_come_from_the_folder_and_the_environment() {
         "apiVersion: v1\nkind: Secret\nmetadata: {name: git-token, namespace: inventory}\nstringData:\n  token: ${env:KOLLECT_TEST_GIT_TOKEN}\n",
     )
     .unwrap();
-    let cluster =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/cluster");
+    let cluster = quickstart("cluster");
     let unset = run(kollect()
         .env_remove("KOLLECT_TEST_GIT_TOKEN")
         .arg("collect")

@@ -1,34 +1,21 @@
 //! `kollect diff` end to end: the quickstart collected twice, once after editing a manifest.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 use serde_json::Value;
+use support::{quickstart, quickstart_config, run};
+
+mod support;
 
 fn kollect(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_kollect"))
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let out = run(support::kollect().args(args));
+    (out.code, out.stdout, out.stderr)
 }
 
 fn collect(cluster: &Path, out: &Path) {
     // The quickstart's profiles and targets, without its sinks: files under `out`.
-    let config = out.with_extension("config");
-    std::fs::create_dir_all(&config).unwrap();
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/config");
-    for entry in std::fs::read_dir(source).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() != "sinks.yaml" {
-            std::fs::copy(entry.path(), config.join(entry.file_name())).unwrap();
-        }
-    }
+    let config = quickstart_config(&out.with_extension("config"), false);
     let (code, _, stderr) = kollect(&[
         "collect",
         "--cluster",
@@ -55,10 +42,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn an_edited_manifest_shows_as_changed_attributes() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = dir.path().join("cluster");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/cluster"),
-        &cluster,
-    );
+    copy_dir(&quickstart("cluster"), &cluster);
     let (before, after) = (dir.path().join("before"), dir.path().join("after"));
     collect(&cluster, &before);
     let shop = cluster.join("shop.yaml");
