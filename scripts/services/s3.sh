@@ -19,24 +19,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=python-venv.sh
 . "$here/python-venv.sh"
+# shellcheck source=server-lib.sh
+. "$here/server-lib.sh"
 
 requirement='moto[server]'
-
-# Waits while server PID $1 runs and process $2 (if given) lives; stops the server on SIGTERM,
-# SIGINT or when $2 is gone, so a killed test never leaves a server behind.
-kollect_supervise() {
-  local server="$1" watch="${2:-}"
-  trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; exit 0' TERM INT HUP
-  while kill -0 "$server" 2>/dev/null; do
-    if [ -n "$watch" ] && ! kill -0 "$watch" 2>/dev/null; then
-      kill "$server" 2>/dev/null
-      break
-    fi
-    sleep 0.5 &
-    wait $! || true
-  done
-  wait "$server" 2>/dev/null
-}
 
 ready() { curl -sf -o /dev/null "http://127.0.0.1:$1/moto-api/"; }
 
@@ -62,23 +48,11 @@ case "${1:-}" in
     nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
     pid=$!
     echo "$pid" >"$pidfile"
-    for _ in $(seq 1 300); do
-      if ready "$port"; then echo "$pid $port"; exit 0; fi
-      kill -0 "$pid" 2>/dev/null || { echo "s3.sh: moto exited; see $log" >&2; exit 1; }
-      sleep 0.1
-    done
-    echo "s3.sh: moto did not answer on port $port within 30 s; see $log" >&2
-    kill "$pid" 2>/dev/null || true
-    exit 1
+    kollect_await s3.sh moto "$pid" "$port" "$log"
     ;;
   stop)
     pidfile="${2:?usage: s3.sh stop PIDFILE}"
-    [ -f "$pidfile" ] || exit 0
-    pid="$(cat "$pidfile")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$pidfile"
+    kollect_stop "$pidfile"
     ;;
   *)
     echo "usage: s3.sh install | run PORT [WATCH_PID] | start PORT PIDFILE | stop PIDFILE" >&2
