@@ -9,7 +9,7 @@ use kollect_api::{
 };
 use kollect_export::{
     ExportBatch, InventoryKey, Layers, ResolvedSinkSpec, Secrets, Sink, SinkExt as _, SinkFactory,
-    SinkId, SinkSpec, SinkType, Snapshot,
+    SinkId, SinkSpec, SinkType,
 };
 use kollect_sinks::snapshot::{
     git::{GitSinkFactory, init_local_remote},
@@ -194,24 +194,30 @@ pub(crate) async fn export(
 ) -> u8 {
     let mut failed = false;
     let mut delivered = false;
+    // Each target's snapshot is shared by every sink: one `Arc`, not one copy per sink.
+    let mut targets = Vec::new();
+    for outcome in outcomes {
+        let Some(snapshot) = &outcome.snapshot else {
+            continue;
+        };
+        match format!("{}/{}", outcome.namespace, outcome.name).parse::<InventoryKey>() {
+            Ok(inventory) => targets.push((outcome, inventory, Arc::new(snapshot.clone()))),
+            Err(error) => {
+                failed = true;
+                output::error_line(&format!(
+                    "error: context {context}: target {}/{} cannot be exported: {error}",
+                    outcome.namespace, outcome.name
+                ));
+            }
+        }
+    }
     for built in sinks {
         let (mut written, mut unchanged) = (0, 0);
-        for outcome in outcomes {
-            let Some(snapshot) = &outcome.snapshot else {
-                continue;
-            };
-            let Ok(inventory) =
-                format!("{}/{}", outcome.namespace, outcome.name).parse::<InventoryKey>()
-            else {
-                continue;
-            };
-            let batch = ExportBatch::builder(
-                inventory,
-                built.id.clone(),
-                Arc::new(Snapshot::clone(snapshot)),
-            )
-            .cluster(built.cluster.as_deref().unwrap_or(cluster))
-            .build();
+        for (outcome, inventory, snapshot) in &targets {
+            let batch =
+                ExportBatch::builder(inventory.clone(), built.id.clone(), Arc::clone(snapshot))
+                    .cluster(built.cluster.as_deref().unwrap_or(cluster))
+                    .build();
             match built.sink.export(&batch).await {
                 Ok(receipt) if receipt.wrote => written += 1,
                 Ok(_) => unchanged += 1,
