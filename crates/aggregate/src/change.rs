@@ -62,8 +62,10 @@ impl ChangeSet {
 
 /// Whether two versions of a row export identically.
 fn same_export(a: &TargetRow, b: &TargetRow) -> bool {
-    a.kind == b.kind
-        && a.row.namespace == b.row.namespace
-        && a.row.name == b.row.name
-        && a.row.attributes == b.row.attributes
+    // Rows that did not change are the store's same allocation in both snapshots.
+    std::sync::Arc::ptr_eq(&a.row, &b.row) && a.kind == b.kind
+        || a.kind == b.kind
+            && a.row.namespace == b.row.namespace
+            && a.row.name == b.row.name
+            && a.row.attributes == b.row.attributes
 }

@@ -37,7 +37,7 @@ pub use crate::{
     },
     decode::{DecodeError, Decoded, EnvelopeHeader, decode, normalize_schema_version, read_header},
     snapshot::{
-        EnvelopeMeta, Part, Parts, PayloadTooLarge, SCHEMA_VERSION, Snapshot, format_exported_at,
-        part_path, parts_digest, sha256_hex,
+        EnvelopeMeta, Part, Parts, PayloadTooLarge, RowCap, SCHEMA_VERSION, Snapshot,
+        format_exported_at, part_path, parts_digest, sha256_hex,
     },
 };

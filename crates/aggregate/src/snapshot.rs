@@ -338,6 +338,58 @@ fn partition(
     Ok(Parts { parts })
 }
 
+/// The per-row form of the byte cap, for backends that store rows instead of envelopes
+/// (databases): a row is accepted when an envelope holding only that row would fit the cap,
+/// the same test [`Snapshot::partition`] applies, so a row refused here is refused by every
+/// family alike (DECISIONS Q1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowCap {
+    max_bytes: usize,
+    /// Envelope bytes around one item, measured like `partition` measures them.
+    overhead: usize,
+}
+
+impl RowCap {
+    /// The cap of `max_bytes` (0: none) for envelopes of `meta` in a snapshot of `total_items`.
+    pub fn new(meta: &EnvelopeMeta, max_bytes: usize, total_items: usize) -> Self {
+        let marker = total_items.max(1);
+        let mut head_text = String::new();
+        write_envelope(
+            &mut head_text,
+            &[],
+            meta,
+            LONGEST_EXPORTED_AT,
+            Some((marker, marker)),
+            &"0".repeat(64),
+        );
+        Self {
+            max_bytes,
+            overhead: envelope_size(head_text.len(), 0),
+        }
+    }
+
+    /// The cap in bytes (0: none).
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Checks `item`, whose canonical encoding is `encoded_len` bytes long.
+    pub fn check(&self, item: &TargetRow, encoded_len: usize) -> Result<(), PayloadTooLarge> {
+        let needed = self.overhead + encoded_len;
+        if self.max_bytes == 0 || needed <= self.max_bytes {
+            return Ok(());
+        }
+        Err(PayloadTooLarge {
+            max_bytes: self.max_bytes,
+            needed,
+            target: format!("{}/{}", item.target_namespace, item.target_name),
+            namespace: item.row.namespace.to_string(),
+            name: item.row.name.to_string(),
+            uid: item.row.uid.to_string(),
+        })
+    }
+}
+
 /// The object path of part `index` of `total` (§5.5): `.part-0002-of-0003` goes before the last
 /// extension, or at the end when the file name has none or starts with a dot. One part keeps
 /// the base path.
@@ -383,6 +435,49 @@ mod tests {
         assert_eq!(
             LONGEST_EXPORTED_AT.len(),
             format_exported_at(&at("2026-06-07T08:15:30.123456789Z")).len()
+        );
+    }
+
+    fn sized_row(name: &str, bytes: usize) -> TargetRow {
+        use std::sync::Arc;
+        TargetRow {
+            target_namespace: "team-a".into(),
+            target_name: "deployments".into(),
+            kind: kollect_api::row::Gvk::new("apps", "v1", "Deployment"),
+            row: Arc::new(kollect_api::row::Row {
+                namespace: "team-a".into(),
+                name: name.into(),
+                uid: format!("uid-{name}").into(),
+                resource_version: "".into(),
+                attributes: kollect_api::row::Attributes::from_canonical(format!(
+                    "{{\"p\":\"{}\"}}",
+                    "x".repeat(bytes)
+                )),
+            }),
+        }
+    }
+
+    #[test]
+    fn row_cap_refuses_exactly_the_rows_partition_refuses() {
+        let meta = EnvelopeMeta {
+            generation: 3,
+            exported_at: DateTime::from_timestamp_nanos(1_768_478_400_000_000_000),
+            cluster: String::new(),
+        };
+        let max_bytes = 600;
+        for bytes in 300..500 {
+            let items = vec![sized_row("a", 10), sized_row("b", bytes)];
+            let cap = RowCap::new(&meta, max_bytes, items.len());
+            let by_cap = items
+                .iter()
+                .try_for_each(|item| cap.check(item, item.encode().len()));
+            let by_partition = partition(&items, &meta, max_bytes).map(|_| ());
+            assert_eq!(by_cap, by_partition, "a row of {bytes} payload bytes");
+        }
+        let huge = sized_row("huge", 10_000);
+        assert!(
+            RowCap::new(&meta, 0, 1).check(&huge, 10_100).is_ok(),
+            "0 is no cap"
         );
     }
 

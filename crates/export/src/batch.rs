@@ -11,7 +11,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use kollect_aggregate::{ChangeSet, EnvelopeMeta, Part, Parts, Snapshot, part_path};
+use kollect_aggregate::{ChangeSet, EnvelopeMeta, Part, Parts, RowCap, Snapshot, part_path};
 
 use crate::{
     error::SinkError,
@@ -180,6 +180,18 @@ impl ExportBatch {
             .partition(&self.envelope_meta(), cap)
             .map(Arc::new)
             .map_err(SinkError::from)
+    }
+
+    /// The binding's ceiling applied row by row, for backends that store rows rather than
+    /// envelopes (databases write one transaction per export and never split it): a row whose
+    /// envelope alone exceeds the ceiling fails the export with
+    /// [`SinkError::PayloadTooLarge`], as [`ExportBatch::parts`] would (DECISIONS Q1).
+    pub fn row_cap(&self) -> RowCap {
+        RowCap::new(
+            &self.envelope_meta(),
+            self.max_part_bytes,
+            self.snapshot.len(),
+        )
     }
 
     /// The base object path of the inventory (`inventory/<namespace>/<name>.json`).

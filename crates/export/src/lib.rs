@@ -135,5 +135,6 @@ pub use crate::{
 /// only, STYLE §1): snapshots, parts, change sets, and reading exports back.
 pub use kollect_aggregate::{
     ChangeSet, DecodeError, Decoded, EnvelopeHeader, EnvelopeMeta, Gvk, Part, Parts,
-    SCHEMA_VERSION, Snapshot, TargetRow, decode, format_exported_at, part_path, read_header,
+    PayloadTooLarge, RowCap, SCHEMA_VERSION, Snapshot, TargetRow, decode, format_exported_at,
+    part_path, read_header,
 };

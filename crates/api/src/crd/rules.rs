@@ -381,6 +381,15 @@ fn database_sink_rules() -> Vec<CelRule> {
         .at(".endpoint")
         .forbidden(),
     );
+    rules.push(
+        CelRule::new(
+            "/properties/spec/properties/postgres",
+            "!has(self.history) || !self.history || size(self.table) <= 55",
+            "with history: true the history table <table>_history must fit the 63 bytes \
+             Postgres keeps: shorten the table name to 55 bytes",
+        )
+        .at(".table"),
+    );
     rules
 }
 

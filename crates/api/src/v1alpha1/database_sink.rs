@@ -87,6 +87,32 @@ pub struct PostgresSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
     pub schema: Option<String>,
+    /// Keep every version of every row in a second table, `<table>_history`, beside the
+    /// current-state table (default false). Each change closes the row's open version
+    /// (`valid_to`) and opens a new one (`valid_from`) in the export's transaction, and a
+    /// deletion closes it, so "the inventory as of time T" and "what changed between T1 and T2"
+    /// are plain SQL. With `provisioning.mode: existing` the history table must exist too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<bool>,
+}
+
+impl PostgresSpec {
+    /// The history table suffix (`<table>_history`).
+    pub const HISTORY_SUFFIX: &'static str = "_history";
+
+    /// Whether the history table is kept.
+    pub fn history(&self) -> bool {
+        self.history.unwrap_or(false)
+    }
+
+    /// The schema, `public` when unset (trimmed).
+    pub fn schema_or_default(&self) -> &str {
+        self.schema
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("public")
+    }
 }
 
 /// BigQuery settings.

@@ -7,7 +7,7 @@ use super::{
 use crate::v1alpha1::{
     Compression, DatabaseSinkSpec, EventSinkSpec, EventSinkType, GitEngine, GitSpec,
     KollectDatabaseSink, KollectEventSink, KollectSnapshotSink, LayoutContent, LayoutMode,
-    LayoutSpec, MAX_CA_BUNDLE_BYTES, MergeRequestMode, ProvisioningMode, PushPolicy,
+    LayoutSpec, MAX_CA_BUNDLE_BYTES, MergeRequestMode, PostgresSpec, ProvisioningMode, PushPolicy,
     SerializationFormat, SinkCommonSpec, SnapshotSinkSpec, SnapshotSinkType,
 };
 
@@ -551,6 +551,19 @@ fn validate_database_blocks(spec: &DatabaseSinkSpec, root: &FieldPath, report: &
         names::check_sql_identifier(report, &field.child("table"), &postgres.table);
         if let Some(schema) = &postgres.schema {
             names::check_sql_identifier(report, &field.child("schema"), schema);
+        }
+        let history = postgres.table.trim().len() + PostgresSpec::HISTORY_SUFFIX.len();
+        if postgres.history() && history > 63 {
+            report.invalid(
+                &field.child("table"),
+                &postgres.table,
+                format!(
+                    "with history: true the history table {}{} needs {history} bytes, more than \
+                     the 63 Postgres keeps; shorten the table name",
+                    postgres.table.trim(),
+                    PostgresSpec::HISTORY_SUFFIX
+                ),
+            );
         }
     }
     if let Some(bigquery) = &spec.bigquery {

@@ -1,0 +1,1 @@
+//! MongoDB sink (sinks spec §12): being written.

@@ -1,0 +1,1 @@
+//! Postgres sink (sinks spec §11): being written.
