@@ -53,8 +53,9 @@ pub(crate) enum Command {
         after_help = "Examples:\n  kollect collect --config examples/quickstart/config --from-dir examples/quickstart/cluster --output out\n  kollect collect --config ./config --context 'prod-*' --output - --format yaml\n  kollect collect --config ./config --dry-run"
     )]
     Collect(crate::collect::CollectArgs),
-    /// Compare two exports object by object: two envelope files, or two folders of them
-    /// (`kollect collect --output` folders, checkouts of a Git sink repository).
+    /// Compare two exports object by object: two envelope files, two folders of them
+    /// (`kollect collect --output` folders, checkouts of a Git sink repository), or two
+    /// revisions of a Git sink repository (--git REPO OLD NEW, no checkout needed).
     ///
     /// Objects are matched by target, kind, namespace and name; for each, the attributes that
     /// changed are shown with their old and new values (a re-created object shows its new uid).
@@ -62,7 +63,7 @@ pub(crate) enum Command {
     /// Exit status: 0 when the exports hold the same objects and values, 1 when they differ,
     /// 2 when one cannot be read.
     #[command(
-        after_help = "Examples:\n  kollect diff before/ after/\n  kollect diff old.yaml new.yaml --output json"
+        after_help = "Examples:\n  kollect diff before/ after/\n  kollect diff old.yaml new.yaml --output json\n  kollect diff --git quickstart-out/inventory.git HEAD~2 HEAD\n  kollect diff --git ./inventory.git v1.4 main --format json"
     )]
     Diff(crate::diff::DiffArgs),
     /// Show the rows `kollect collect` would export, without writing anything: a table on a

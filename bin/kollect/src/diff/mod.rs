@@ -1,15 +1,20 @@
-//! `kollect diff A B`: what changed between two exports — two envelope files, or two folders of
-//! them (`kollect collect --output` folders, checkouts of a Git sink) — object by object and
-//! attribute by attribute.
+//! `kollect diff A B`: what changed between two exports — two envelope files, two folders of
+//! them (`kollect collect --output` folders, checkouts of a Git sink), or two revisions of a Git
+//! sink repository (`--git REPO REV1 REV2`) — object by object and attribute by attribute.
+//!
+//! ```text
+//!  file | folder ─┐                          ┌─ text (coloured on a terminal)
+//!                 ├─ read::rows ─> Objects ─ compare ─> Report ─┤
+//!  REPO @ REV ────┘   (envelope, YAML or                        └─ JSON
+//!  (git::load)         NDJSON items, .gz/.zst)
+//! ```
 
-use std::{
-    collections::BTreeMap,
-    fmt::Write as _,
-    path::{Path, PathBuf},
-};
+mod git;
+mod read;
+
+use std::{collections::BTreeMap, fmt::Write as _, path::PathBuf};
 
 use anyhow::Result;
-use kollect_aggregate::{TargetRow, decode};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -24,14 +29,18 @@ const EXIT_DIFFERENT: u8 = 1;
 /// `kollect diff` flags.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DiffArgs {
-    /// The older export: an envelope file or a folder of them.
+    /// The older export: an envelope file or a folder of them; with --git, a revision.
     #[arg(value_name = "OLD")]
     pub(crate) old: PathBuf,
-    /// The newer export.
+    /// The newer export; with --git, a revision.
     #[arg(value_name = "NEW")]
     pub(crate) new: PathBuf,
+    /// Compare two revisions of this Git repository (a Git sink's, bare or not): OLD and NEW
+    /// are then revisions as `git rev-parse` reads them (HEAD~1, main, a tag, a commit id).
+    #[arg(long, value_name = "REPO")]
+    pub(crate) git: Option<PathBuf>,
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t = DiffFormat::Text)]
+    #[arg(short, long, visible_alias = "format", value_enum, default_value_t = DiffFormat::Text)]
     pub(crate) output: DiffFormat,
 }
 
@@ -43,6 +52,9 @@ pub(crate) enum DiffFormat {
     /// One JSON document: added, removed and changed objects, and the unchanged count.
     Json,
 }
+
+/// The objects of one side, by identity.
+type Objects = BTreeMap<ObjectKey, Object>;
 
 /// An object as the diff identifies it: by target, kind, namespace and name (a re-created
 /// object, with a new uid, is a change of its `uid`, not a removal and an addition).
@@ -93,9 +105,17 @@ struct Report {
 }
 
 pub(crate) fn run(args: &DiffArgs) -> Result<u8> {
-    let (old, new) = match (load(&args.old), load(&args.new)) {
-        (Ok(old), Ok(new)) => (old, new),
-        (Err(error), _) | (_, Err(error)) => {
+    let loaded = match &args.git {
+        Some(repo) => git::load_pair(
+            repo,
+            &args.old.to_string_lossy(),
+            &args.new.to_string_lossy(),
+        ),
+        None => read::load(&args.old).and_then(|old| Ok((old, read::load(&args.new)?))),
+    };
+    let (old, new) = match loaded {
+        Ok(pair) => pair,
+        Err(error) => {
             output::error_line(&format!("error: {error}"));
             return Ok(EXIT_INVALID);
         }
@@ -114,83 +134,7 @@ fn colour() -> bool {
     std::env::var_os("NO_COLOR").is_none() && output::stdout_is_terminal()
 }
 
-/// Every object of an export file, or of every export file below a folder.
-fn load(path: &Path) -> Result<BTreeMap<ObjectKey, Object>, String> {
-    let metadata = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut files = Vec::new();
-    if metadata.is_dir() {
-        walk(path, &mut files).map_err(|e| format!("{}: {e}", path.display()))?;
-        files.sort();
-    } else {
-        files.push(path.to_path_buf());
-    }
-    let mut objects = BTreeMap::new();
-    let mut exports = 0;
-    for file in &files {
-        let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let decoded = match decode(&bytes) {
-            Ok(decoded) => decoded,
-            // In a folder, files that are not exports (a README, a Git sink's manifest) are
-            // not part of the inventory; a single file must be one.
-            Err(_) if metadata.is_dir() && !looks_like_export(&bytes) => continue,
-            Err(error) => return Err(format!("{}: {error}", file.display())),
-        };
-        exports += 1;
-        for row in decoded.items {
-            let (key, object) = split(&row);
-            objects.insert(key, object);
-        }
-    }
-    if exports == 0 {
-        return Err(format!(
-            "{}: no export found (envelope files written by `kollect collect` or a snapshot sink)",
-            path.display()
-        ));
-    }
-    Ok(objects)
-}
-
-/// Whether a file that failed to decode was meant to be an export (then the error matters).
-fn looks_like_export(bytes: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]);
-    head.contains("\"schemaVersion\"") || head.contains("\"targetNamespace\"")
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue; // .git, .kollect
-        }
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            walk(&path, files)?;
-        } else {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn split(row: &TargetRow) -> (ObjectKey, Object) {
-    (
-        ObjectKey {
-            target_namespace: row.target_namespace.to_string(),
-            target_name: row.target_name.to_string(),
-            group: row.kind.group.to_string(),
-            kind: row.kind.kind.to_string(),
-            namespace: row.row.namespace.to_string(),
-            name: row.row.name.to_string(),
-        },
-        Object {
-            uid: row.row.uid.to_string(),
-            attributes: row.row.attributes.to_map(),
-        },
-    )
-}
-
-fn compare(mut old: BTreeMap<ObjectKey, Object>, new: BTreeMap<ObjectKey, Object>) -> Report {
+fn compare(mut old: Objects, new: Objects) -> Report {
     let mut report = Report::default();
     for (key, object) in new {
         let Some(before) = old.remove(&key) else {
