@@ -42,3 +42,767 @@ mod conformance {
 
     kollect_export::conformance_tests!(Postgres);
 }
+
+/// The checks of sinks spec §17.7, and the incremental behaviour.
+mod table {
+    use kollect_export::{ErrorClass, SinkError};
+    use serde_json::json;
+
+    use super::support::{self, batch, inventory, row, rows};
+
+    #[tokio::test]
+    async fn ensure_creates_the_go_table_exactly_and_leaves_an_existing_one_alone() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_ddl");
+        support::schema(&client, &schema).await;
+        let sink = support::sink(&schema, "inventory", &json!({}));
+        sink.probe().await.unwrap();
+        let tables: i64 = client
+            .query_one(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+                &[&schema],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(tables, 0, "the probe creates nothing");
+        sink.export(&batch(&*sink, &inventory("apps"), rows(2, 1), 0))
+            .await
+            .unwrap();
+        let columns: Vec<(String, String, String, Option<String>)> = client
+            .query(
+                "SELECT column_name::text, data_type::text, is_nullable::text, column_default::text \
+                 FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'inventory' \
+                 ORDER BY ordinal_position",
+                &[&schema],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        let expected = [
+            ("inventory_namespace", "text", "NO", None),
+            ("inventory_name", "text", "NO", None),
+            ("target_name", "text", "NO", None),
+            ("source_uid", "text", "NO", None),
+            ("cluster", "text", "NO", Some("''::text")),
+            ("resource_namespace", "text", "NO", Some("''::text")),
+            ("payload", "jsonb", "NO", None),
+            ("exported_at", "timestamp with time zone", "NO", None),
+        ]
+        .map(|(n, t, null, d)| {
+            (
+                n.to_owned(),
+                t.to_owned(),
+                null.to_owned(),
+                d.map(str::to_owned),
+            )
+        });
+        assert_eq!(columns, expected);
+        let key: Vec<String> = client
+            .query(
+                "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a \
+                 ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                 WHERE i.indrelid = format('%I.inventory', $1::text)::regclass AND i.indisprimary \
+                 ORDER BY array_position(i.indkey::int2[], a.attnum)",
+                &[&schema],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(
+            key,
+            [
+                "inventory_namespace",
+                "inventory_name",
+                "target_name",
+                "source_uid"
+            ]
+        );
+        let indexes: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_indexes WHERE schemaname = $1",
+                &[&schema],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(indexes, 1, "no index besides the primary key");
+        // A second sink on the existing table changes nothing in it.
+        let oid_sql = format!("SELECT '\"{schema}\".inventory'::regclass::oid");
+        let before: u32 = client.query_one(&oid_sql, &[]).await.unwrap().get(0);
+        let again = support::sink(&schema, "inventory", &json!({}));
+        again
+            .export(&batch(&*again, &inventory("apps"), rows(2, 1), 0))
+            .await
+            .unwrap();
+        let after: u32 = client.query_one(&oid_sql, &[]).await.unwrap().get(0);
+        assert_eq!(after, before);
+    }
+
+    #[tokio::test]
+    async fn rows_carry_the_cluster_the_resource_namespace_and_one_export_time() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_cols");
+        support::schema(&client, &schema).await;
+        let sink = support::sink(&schema, "inventory", &json!({"cluster": " prod-west "}));
+        let items = vec![
+            row("conformance", "api", r#"{"replicas":2}"#),
+            row("", "node-a", r#"{"zone":"z1"}"#),
+        ];
+        let export = batch(&*sink, &inventory("apps"), items.clone(), 7);
+        let receipt = sink.export(&export).await.unwrap();
+        assert_eq!((receipt.rows_upserted, receipt.rows_deleted), (2, 0));
+        let stored = client
+            .query(
+                &format!(
+                    "SELECT source_uid, cluster, resource_namespace, exported_at, \
+                     payload = $1::text::jsonb AS same FROM \"{schema}\".inventory \
+                     ORDER BY source_uid"
+                ),
+                &[&items[0].encode()],
+            )
+            .await
+            .unwrap();
+        let at = support::exported_at(7);
+        let got: Vec<(String, String, String, chrono::DateTime<chrono::Utc>)> = stored
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "uid-api".into(),
+                    "prod-west".into(),
+                    "conformance".into(),
+                    at
+                ),
+                (
+                    "uid-node-a".into(),
+                    "prod-west".into(),
+                    "conformance".into(),
+                    at
+                ),
+            ]
+        );
+        assert!(stored[0].get::<_, bool>(4), "the payload is the item JSON");
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_reexport_writes_nothing_and_keeps_exported_at() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_same");
+        support::schema(&client, &schema).await;
+        support::table_with_write_counter(&client, &schema, "inventory").await;
+        let sink = support::sink(&schema, "inventory", &json!({}));
+        sink.export(&batch(&*sink, &inventory("apps"), rows(40, 1), 0))
+            .await
+            .unwrap();
+        let before = support::writes(&client, &schema).await;
+        // A later export of the same rows, by this sink and by a fresh one (unknown state).
+        let again = sink
+            .export(&batch(&*sink, &inventory("apps"), rows(40, 1), 60))
+            .await
+            .unwrap();
+        assert!(!again.wrote);
+        let fresh = support::sink(&schema, "inventory", &json!({}));
+        let verified = fresh
+            .export(&batch(&*fresh, &inventory("apps"), rows(40, 1), 120))
+            .await
+            .unwrap();
+        assert!(!verified.wrote, "the verify pass finds nothing to write");
+        assert_eq!(support::writes(&client, &schema).await, before);
+        let latest: chrono::DateTime<chrono::Utc> = client
+            .query_one(
+                &format!("SELECT max(exported_at) FROM \"{schema}\".inventory"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            latest,
+            support::exported_at(0),
+            "rows keep the time they last changed"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_changed_row_writes_one_row_with_or_without_memory() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_one");
+        support::schema(&client, &schema).await;
+        support::table_with_write_counter(&client, &schema, "inventory").await;
+        let sink = support::sink(&schema, "inventory", &json!({}));
+        sink.export(&batch(&*sink, &inventory("apps"), rows(500, 1), 0))
+            .await
+            .unwrap();
+        for (round, exporter) in [
+            (1_i64, sink.clone()),
+            (2, support::sink(&schema, "inventory", &json!({}))),
+        ] {
+            let before = support::writes(&client, &schema).await;
+            let mut changed = rows(500, 1);
+            changed[usize::try_from(round).unwrap()] = row(
+                "conformance",
+                &format!("app-{round:05}"),
+                r#"{"image":"app:2"}"#,
+            );
+            let receipt = exporter
+                .export(&batch(&*exporter, &inventory("apps"), changed, round * 60))
+                .await
+                .unwrap();
+            assert_eq!(
+                (receipt.rows_upserted, receipt.rows_deleted),
+                (1, 0),
+                "round {round}"
+            );
+            assert_eq!(
+                support::writes(&client, &schema).await - before,
+                1,
+                "round {round}"
+            );
+            // Leave the table as `rows(500, 1)` again for the next round.
+            exporter
+                .export(&batch(
+                    &*exporter,
+                    &inventory("apps"),
+                    rows(500, 1),
+                    round * 60 + 1,
+                ))
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn emptying_an_inventory_removes_only_this_clusters_rows() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_fleet");
+        support::schema(&client, &schema).await;
+        let west = support::sink(&schema, "inventory", &json!({"cluster": "prod-west"}));
+        let east = support::sink(&schema, "inventory", &json!({"cluster": "prod-east"}));
+        west.export(&batch(
+            &*west,
+            &inventory("apps"),
+            vec![row("conformance", "w", "{}")],
+            0,
+        ))
+        .await
+        .unwrap();
+        east.export(&batch(
+            &*east,
+            &inventory("apps"),
+            vec![row("conformance", "e", "{}")],
+            0,
+        ))
+        .await
+        .unwrap();
+        let receipt = west
+            .export(&batch(&*west, &inventory("apps"), Vec::new(), 10))
+            .await
+            .unwrap();
+        assert_eq!(receipt.rows_deleted, 1);
+        let left: Vec<(String, String)> = client
+            .query(
+                &format!("SELECT cluster, source_uid FROM \"{schema}\".inventory"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(left, [("prod-east".to_owned(), "uid-e".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn bulk_and_row_paths_store_identical_rows_and_delete_exactly_the_removed() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_bulk");
+        support::schema(&client, &schema).await;
+        for table in ["by_rows", "by_copy"] {
+            support::table_with_write_counter(&client, &schema, table).await;
+        }
+        let mut items = rows(31, 3);
+        items.push(row(
+            "",
+            "cluster-scoped",
+            r#"{"text":"<&>\u2028 \"q\" \\"}"#,
+        ));
+        // 32 rows through one statement each: an empty first export, then a 32-row change set
+        // would be bulk, so the row path gets 31 and the last row alone.
+        let by_rows = support::sink(&schema, "by_rows", &json!({}));
+        by_rows
+            .export(&batch(&*by_rows, &inventory("apps"), Vec::new(), 0))
+            .await
+            .unwrap();
+        by_rows
+            .export(&batch(
+                &*by_rows,
+                &inventory("apps"),
+                items[..31].to_vec(),
+                0,
+            ))
+            .await
+            .unwrap();
+        by_rows
+            .export(&batch(&*by_rows, &inventory("apps"), items.clone(), 0))
+            .await
+            .unwrap();
+        // The same rows copied through the staging table (first export of a fresh sink).
+        let by_copy = support::sink(&schema, "by_copy", &json!({}));
+        by_copy
+            .export(&batch(&*by_copy, &inventory("apps"), items.clone(), 0))
+            .await
+            .unwrap();
+        let dump = |table: &'static str| {
+            let client = &client;
+            let schema = schema.clone();
+            async move {
+                client
+                    .query(
+                        &format!(
+                            "SELECT {} FROM \"{schema}\".{table} ORDER BY source_uid",
+                            "inventory_namespace, inventory_name, target_name, source_uid, \
+                             cluster, resource_namespace, payload::text, exported_at::text"
+                        ),
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| (0..8).map(|i| r.get::<_, String>(i)).collect::<Vec<_>>())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let copied = dump("by_copy").await;
+        assert_eq!(copied.len(), 32);
+        assert_eq!(dump("by_rows").await, copied);
+        // Five rows gone: exactly five deletes.
+        let before = support::writes(&client, &schema).await;
+        let kept: Vec<_> = items.iter().skip(5).cloned().collect();
+        let receipt = by_copy
+            .export(&batch(&*by_copy, &inventory("apps"), kept, 10))
+            .await
+            .unwrap();
+        assert_eq!((receipt.rows_upserted, receipt.rows_deleted), (0, 5));
+        assert_eq!(support::writes(&client, &schema).await - before, 5);
+        assert_eq!(dump("by_copy").await.len(), 27);
+    }
+
+    #[tokio::test]
+    async fn a_failure_inside_the_transaction_leaves_the_table_as_before() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_atomic");
+        support::schema(&client, &schema).await;
+        let sink = support::sink(&schema, "inventory", &json!({}));
+        let v1 = rows(40, 1);
+        sink.export(&batch(&*sink, &inventory("apps"), v1.clone(), 0))
+            .await
+            .unwrap();
+        client
+            .batch_execute(&format!(
+                r#"CREATE FUNCTION "{schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN IF NEW.payload->>'name' = 'poison' THEN RAISE EXCEPTION 'refused'; END IF;
+                   RETURN NEW; END $$;
+                   CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON "{schema}".inventory
+                   FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse();"#
+            ))
+            .await
+            .unwrap();
+        let snapshot = || async {
+            client
+                .query(
+                    &format!(
+                        "SELECT source_uid, payload::text FROM \"{schema}\".inventory ORDER BY 1"
+                    ),
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+                .collect::<Vec<_>>()
+        };
+        let before = snapshot().await;
+        // Small and large change sets: both rolled back whole.
+        for v2 in [
+            {
+                let mut v = rows(38, 2);
+                v.push(row("conformance", "poison", "{}"));
+                v
+            },
+            {
+                let mut v = v1[1..].to_vec();
+                v[0] = row("conformance", "app-00001", r#"{"image":"app:9"}"#);
+                v.push(row("conformance", "poison", "{}"));
+                v
+            },
+        ] {
+            let error = sink
+                .export(&batch(&*sink, &inventory("apps"), v2, 5))
+                .await
+                .unwrap_err();
+            assert!(matches!(error, SinkError::InvalidPayload { .. }), "{error}");
+            assert!(error.to_string().contains("refused"), "{error}");
+            assert_eq!(
+                snapshot().await,
+                before,
+                "nothing of the failed export is visible"
+            );
+        }
+        client
+            .batch_execute(&format!("DROP TRIGGER refuse ON \"{schema}\".inventory"))
+            .await
+            .unwrap();
+        let mut v3 = rows(38, 2);
+        v3.push(row("conformance", "poison", "{}"));
+        sink.export(&batch(&*sink, &inventory("apps"), v3.clone(), 6))
+            .await
+            .unwrap();
+        assert_eq!(
+            support::read_back(&client, &schema, "inventory", &inventory("apps"))
+                .await
+                .len(),
+            39
+        );
+    }
+
+    #[tokio::test]
+    async fn another_writer_of_the_same_inventory_is_noticed_and_the_last_snapshot_wins() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_writers");
+        support::schema(&client, &schema).await;
+        let a = support::sink(&schema, "inventory", &json!({}));
+        let b = support::sink(&schema, "inventory", &json!({}));
+        let apps = inventory("apps");
+        a.export(&batch(&*a, &apps, rows(50, 1), 0)).await.unwrap();
+        // B replaces half the rows; A's memory of the table is now wrong.
+        let mut s2 = rows(25, 2);
+        s2.push(row("conformance", "only-b", "{}"));
+        b.export(&batch(&*b, &apps, s2, 1)).await.unwrap();
+        let s3 = rows(50, 1)
+            .into_iter()
+            .chain([row("conformance", "only-a", "{}")])
+            .collect::<Vec<_>>();
+        a.export(&batch(&*a, &apps, s3.clone(), 2)).await.unwrap();
+        let stored = kollect_export::Snapshot::new(
+            support::read_back(&client, &schema, "inventory", &apps).await,
+        );
+        assert_eq!(
+            stored.items_json(),
+            kollect_export::Snapshot::new(s3).items_json()
+        );
+        // At the same time, many times: the table always ends as one whole snapshot.
+        for round in 0..5 {
+            let (left, right) = (rows(60, 10 + round), rows(45, 20 + round));
+            let (x, y) = futures::future::join(
+                a.export(&batch(&*a, &apps, left.clone(), 10 + i64::from(round))),
+                b.export(&batch(&*b, &apps, right.clone(), 10 + i64::from(round))),
+            )
+            .await;
+            x.unwrap();
+            y.unwrap();
+            let stored = kollect_export::Snapshot::new(
+                support::read_back(&client, &schema, "inventory", &apps).await,
+            )
+            .items_json();
+            let whole = [left, right].map(|r| kollect_export::Snapshot::new(r).items_json());
+            assert!(
+                whole.contains(&stored),
+                "round {round}: a mix of two snapshots"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_killed_mid_transaction_keeps_the_previous_state_and_the_retry_lands() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_kill");
+        support::schema(&client, &schema).await;
+        let app = format!("kollect-{schema}");
+        let dsn = format!("{}?application_name={app}", support::server_dsn());
+        let postgres =
+            json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema});
+        let sink = support::build(&support::resolved(&postgres, &json!({}), &dsn));
+        let apps = inventory("apps");
+        let v1 = rows(40, 1);
+        sink.export(&batch(&*sink, &apps, v1.clone(), 0))
+            .await
+            .unwrap();
+        client
+            .batch_execute(&format!(
+                r#"CREATE FUNCTION "{schema}".slow() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN IF NEW.payload->>'name' = 'slow' THEN PERFORM pg_sleep(30); END IF;
+                   RETURN NEW; END $$;
+                   CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON "{schema}".inventory
+                   FOR EACH ROW EXECUTE FUNCTION "{schema}".slow();"#
+            ))
+            .await
+            .unwrap();
+        let mut v2 = rows(40, 2);
+        v2.push(row("conformance", "slow", "{}"));
+        let export = {
+            let sink = sink.clone();
+            let batch = batch(&*sink, &apps, v2.clone(), 5);
+            tokio::spawn(async move { sink.export(&batch).await })
+        };
+        // Wait until the export sleeps inside its transaction, then kill its backend.
+        let mut killed = false;
+        for _ in 0..200 {
+            let n: i64 = client
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE application_name = $1 AND wait_event = 'PgSleep'",
+                    &[&app],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if n > 0 {
+                killed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(killed, "the export reached the sleeping trigger");
+        let error = export.await.unwrap().unwrap_err();
+        assert!(
+            error.is_retriable(),
+            "a killed connection is transient: {error}"
+        );
+        let stored = kollect_export::Snapshot::new(
+            support::read_back(&client, &schema, "inventory", &apps).await,
+        );
+        assert_eq!(
+            stored.items_json(),
+            kollect_export::Snapshot::new(v1).items_json()
+        );
+        client
+            .batch_execute(&format!("DROP TRIGGER slow ON \"{schema}\".inventory"))
+            .await
+            .unwrap();
+        let receipt = sink
+            .export(&batch(&*sink, &apps, v2.clone(), 6))
+            .await
+            .unwrap();
+        assert!(receipt.wrote);
+        let stored = kollect_export::Snapshot::new(
+            support::read_back(&client, &schema, "inventory", &apps).await,
+        );
+        assert_eq!(
+            stored.items_json(),
+            kollect_export::Snapshot::new(v2).items_json()
+        );
+    }
+
+    /// Classifies `error` and checks its text names no secret.
+    fn assert_error(error: &SinkError, class: ErrorClass, contains: &str) {
+        let text = error.to_string();
+        assert_eq!(error.class(), class, "{text}");
+        assert!(
+            text.contains(contains),
+            "{text:?} should contain {contains:?}"
+        );
+        for secret in ["s3cret", "kollect-scram-pw", "wrong-password"] {
+            assert!(!text.contains(secret), "{text:?} leaks the password");
+        }
+    }
+
+    async fn export_error(
+        dsn: &str,
+        extra: &serde_json::Value,
+        table: &str,
+        schema: &str,
+    ) -> SinkError {
+        let postgres = json!({"databaseRef": {"name": "db"}, "table": table, "schema": schema});
+        let sink = support::build(&support::resolved(&postgres, extra, dsn));
+        let error = sink
+            .export(&batch(&*sink, &inventory("apps"), rows(2, 1), 0))
+            .await
+            .unwrap_err();
+        let probe = sink.probe().await.unwrap_err();
+        assert_eq!(
+            probe.class(),
+            error.class(),
+            "probe: {probe}; export: {error}"
+        );
+        error
+    }
+
+    #[tokio::test]
+    async fn bad_connection_strings_and_unreachable_servers_reveal_nothing() {
+        let postgres = json!({"databaseRef": {"name": "db"}, "table": "inventory"});
+        for dsn in [
+            "postgres://kollect:s3cret@db.internal.example:5432/inv?bogus=1",
+            "host=db.internal.example user=kollect password=s3cret port=notaport",
+            "host='db.internal.example user=kollect password=s3cret",
+        ] {
+            let error = kollect_sinks::database::postgres::PostgresSink::new(&support::resolved(
+                &postgres,
+                &json!({}),
+                dsn,
+            ))
+            .unwrap_err();
+            assert_error(&error, ErrorClass::Terminal, "invalid connection string");
+            for leak in ["db.internal", "kollect:", "user=kollect"] {
+                assert!(!error.to_string().contains(leak), "{error}");
+            }
+        }
+        let error = export_error(
+            "postgres://kollect:s3cret@127.0.0.1:1/test",
+            &json!({}),
+            "inventory",
+            "public",
+        )
+        .await;
+        assert_error(&error, ErrorClass::Transient, "connection failed");
+        assert!(!error.to_string().contains("127.0.0.1"), "{error}");
+        assert!(!error.to_string().contains("kollect:"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn missing_secrets_are_refused_with_the_keys_to_use() {
+        let postgres = json!({"databaseRef": {"name": "db"}, "table": "inventory"});
+        let spec: kollect_api::v1alpha1::DatabaseSinkSpec =
+            serde_json::from_value(json!({"type": "postgres", "postgres": postgres})).unwrap();
+        let bare = kollect_export::ResolvedSinkSpec::new(
+            "conformance".parse().unwrap(),
+            "db".parse().unwrap(),
+            kollect_export::SinkSpec::Database(spec),
+        );
+        let error = kollect_sinks::database::postgres::PostgresSink::new(&bare).unwrap_err();
+        assert_error(
+            &error,
+            ErrorClass::Terminal,
+            "postgres databaseRef secret is empty",
+        );
+        let other = bare.clone().with_secrets(kollect_export::Secrets::new(
+            [
+                ("password".to_owned(), b"x".to_vec()),
+                ("dsn".to_owned(), b"  ".to_vec()),
+            ]
+            .into(),
+        ));
+        let error = kollect_sinks::database::postgres::PostgresSink::new(&other).unwrap_err();
+        assert_error(
+            &error,
+            ErrorClass::Terminal,
+            "dsn, url, connectionString, DATABASE_URL",
+        );
+    }
+
+    #[tokio::test]
+    async fn authentication_database_table_and_permission_failures_are_classified() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_fail");
+        support::schema(&client, &schema).await;
+        // Wrong password, against a server that checks passwords.
+        let server = tokio::task::spawn_blocking(support::ScramServer::start)
+            .await
+            .unwrap();
+        let error = export_error(
+            &format!(
+                "postgres://postgres:wrong-password@127.0.0.1:{}/postgres",
+                server.port
+            ),
+            &json!({}),
+            "inventory",
+            "public",
+        )
+        .await;
+        assert_error(&error, ErrorClass::Terminal, "authentication failed");
+        assert!(matches!(error, SinkError::Unauthenticated { .. }));
+        assert!(!error.to_string().contains("postgres\""), "{error}");
+        let good = format!(
+            "postgres://postgres:{}@127.0.0.1:{}/postgres",
+            support::ScramServer::PASSWORD,
+            server.port
+        );
+        let postgres = json!({"databaseRef": {"name": "db"}, "table": "inventory"});
+        let sink = support::build(&support::resolved(&postgres, &json!({}), &good));
+        sink.probe().await.unwrap();
+        drop(server);
+        // A role that does not exist.
+        let error = export_error(
+            "postgres://kollect_no_such_role@127.0.0.1:5432/test",
+            &json!({}),
+            "inventory",
+            &schema,
+        )
+        .await;
+        assert_error(&error, ErrorClass::Terminal, "authentication failed");
+        // A database that does not exist.
+        let error = export_error(
+            "postgres://postgres@127.0.0.1:5432/kollect_no_such_db",
+            &json!({}),
+            "inventory",
+            &schema,
+        )
+        .await;
+        assert_error(&error, ErrorClass::Terminal, "does not exist");
+        assert!(matches!(error, SinkError::Misconfigured { .. }), "{error}");
+        // provisioning.mode existing against a missing table: refused, nothing created.
+        let error = export_error(
+            &support::server_dsn(),
+            &json!({"provisioning": {"mode": "existing"}}),
+            "missing",
+            &schema,
+        )
+        .await;
+        assert_error(&error, ErrorClass::Terminal, "(provisioning.mode=existing)");
+        let tables: i64 = client
+            .query_one(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+                &[&schema],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(tables, 0, "existing mode creates nothing");
+        // A schema that does not exist.
+        let error = export_error(
+            &support::server_dsn(),
+            &json!({}),
+            "inventory",
+            "kollect_no_such_schema",
+        )
+        .await;
+        assert_error(&error, ErrorClass::Terminal, "schema");
+        // A user that may read the table but not write it.
+        let role = format!("{schema}_ro");
+        support::table_with_write_counter(&client, &schema, "inventory").await;
+        client
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; \
+                 GRANT USAGE ON SCHEMA \"{schema}\" TO {role}; \
+                 GRANT SELECT ON \"{schema}\".inventory TO {role};"
+            ))
+            .await
+            .unwrap();
+        let postgres =
+            json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema});
+        let sink = support::build(&support::resolved(
+            &postgres,
+            &json!({"provisioning": {"mode": "existing"}}),
+            &format!("postgres://{role}@127.0.0.1:5432/test"),
+        ));
+        sink.probe().await.unwrap();
+        let error = sink
+            .export(&batch(&*sink, &inventory("apps"), rows(2, 1), 0))
+            .await
+            .unwrap_err();
+        assert_error(&error, ErrorClass::Forbidden, "permission denied");
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA \"{schema}\" CASCADE; DROP ROLE {role};"
+            ))
+            .await
+            .unwrap();
+    }
+}

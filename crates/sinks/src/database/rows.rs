@@ -107,22 +107,23 @@ pub(crate) fn connection_string(
             keys.join(", ")
         )));
     }
-    let Some(value) = secrets.first_non_empty(keys) else {
+    // The first key whose value is not blank (sinks spec §2.5, trimmed).
+    let value = keys
+        .iter()
+        .filter_map(|key| secrets.get(key))
+        .find(|value| !value.trim_ascii().is_empty());
+    let Some(value) = value else {
         return Err(SinkError::misconfigured(format!(
-            "{what} secret must contain one of the keys {} (none is set or all are empty)",
+            "{what} secret must contain one of the keys {} (none is set or all are blank)",
             keys.join(", ")
         )));
     };
-    let text = std::str::from_utf8(value).map_err(|_| {
-        SinkError::misconfigured(format!(
-            "{what} secret: the connection string is not UTF-8 text"
-        ))
-    })?;
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(SinkError::misconfigured(format!(
-            "{what} secret: the connection string is blank"
-        )));
-    }
+    let text = std::str::from_utf8(value)
+        .map_err(|_| {
+            SinkError::misconfigured(format!(
+                "{what} secret: the connection string is not UTF-8 text"
+            ))
+        })?
+        .trim();
     Ok(text.to_owned())
 }

@@ -38,13 +38,13 @@ pub(crate) fn classify(context: &str, error: &tokio_postgres::Error) -> SinkErro
             "{context}: authentication failed (SQLSTATE {state}); check the user and password \
              in the Secret"
         )),
-        "08" => SinkError::unreachable(text),
         "53" => SinkError::throttled(text),
         "57" if *code == SqlState::QUERY_CANCELED => SinkError::timeout(format!(
             "{context}: cancelled by statement_timeout (SQLSTATE {state})"
         )),
-        // admin_shutdown (pg_terminate_backend), crash_shutdown, cannot_connect_now.
-        "57" => SinkError::unreachable(text),
+        // Connection exceptions; admin_shutdown (pg_terminate_backend), crash_shutdown,
+        // cannot_connect_now.
+        "08" | "57" => SinkError::unreachable(text),
         "40" => SinkError::conflict(text),
         "3D" => SinkError::misconfigured(format!(
             "{text}; create the database or fix the DSN in the Secret"

@@ -135,7 +135,9 @@ impl PostgresSink {
             config.pg.clone(),
             connector,
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                // A pooled connection the server closed meanwhile (restart, `pg_terminate_backend`)
+                // is replaced before use, not handed to the next export.
+                recycling_method: RecyclingMethod::Verified,
             },
         );
         let pool = Pool::builder(manager)
@@ -202,8 +204,8 @@ impl PostgresSink {
                 }
                 self.check_layout(&client).await
             })
-            .await
-            .map(|()| ())
+            .await?;
+        Ok(())
     }
 
     /// Checks that the table (and the history table) exist with the columns the sink writes.
@@ -320,32 +322,7 @@ impl PostgresSink {
             .transaction()
             .await
             .map_err(|e| classify("postgres export: begin tx", &e))?;
-        let key = lock_key(&[
-            "export",
-            &self.config.schema,
-            &self.config.table,
-            &partition.namespace,
-            &partition.name,
-            &partition.cluster,
-        ]);
-        let free: bool = tx
-            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&key])
-            .await
-            .map_err(|e| classify("postgres export: lock", &e))?
-            .get(0);
-        if !free {
-            // Another writer holds this partition: wait for it, then trust the table, not the
-            // memory of our last export.
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
-                .await
-                .map_err(|e| classify("postgres export: lock", &e))?;
-            debug!(%partition, "another writer held the partition: verifying against the table");
-            path = Path::Verify;
-        } else if let Some(applied) = known
-            && path != Path::Verify
-            && !self.untouched_since(&tx, partition, applied).await?
-        {
-            debug!(%partition, "the partition changed since our last export: verifying");
+        if self.lock(&tx, partition, known).await? {
             path = Path::Verify;
         }
         let all_rows;
@@ -400,6 +377,46 @@ impl PostgresSink {
         });
         tracing::Span::current().record("path", path.as_str());
         Ok(receipt(&written))
+    }
+
+    /// Takes the partition's advisory lock in `tx`. Returns whether the table must be verified
+    /// rather than trusted to hold our last export: another writer held the lock, or the
+    /// partition changed since (`known` is our memory of it, if any).
+    async fn lock(
+        &self,
+        tx: &Transaction<'_>,
+        partition: &Partition,
+        known: Option<&Applied>,
+    ) -> Result<bool, SinkError> {
+        let key = lock_key(&[
+            "export",
+            &self.config.schema,
+            &self.config.table,
+            &partition.namespace,
+            &partition.name,
+            &partition.cluster,
+        ]);
+        let free: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&key])
+            .await
+            .map_err(|e| classify("postgres export: lock", &e))?
+            .get(0);
+        if !free {
+            // Another writer holds this partition: wait for it, then trust the table, not the
+            // memory of our last export.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
+                .await
+                .map_err(|e| classify("postgres export: lock", &e))?;
+            debug!(%partition, "another writer held the partition: verifying against the table");
+            return Ok(true);
+        }
+        if let Some(applied) = known
+            && !self.untouched_since(tx, partition, applied).await?
+        {
+            debug!(%partition, "the partition changed since our last export: verifying");
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Whether the partition still holds exactly what our last export left: as many rows, none
@@ -575,15 +592,8 @@ impl PostgresSink {
             .await
             .map_err(|e| classify(&format!("{context}: merge"), &e))?;
         written.upserted = upserted;
-        written.bytes = if verify && upserted == 0 {
-            0
-        } else if verify && upserted as usize != rows.len() {
-            // Only the rows that differed were written; their size is not known here.
-            rows.iter().map(|row| row.payload.len() as u64).sum::<u64>() * upserted
-                / rows.len().max(1) as u64
-        } else {
-            rows.iter().map(|row| row.payload.len() as u64).sum()
-        };
+        // What was sent to the server: every staged row.
+        written.bytes = rows.iter().map(|row| row.payload.len() as u64).sum();
         Ok(written)
     }
 

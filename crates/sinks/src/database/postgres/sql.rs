@@ -59,6 +59,8 @@ pub(crate) struct Sql {
 }
 
 impl Sql {
+    // One statement per field: a table of SQL, longer than a function usually is.
+    #[allow(clippy::too_many_lines)]
     pub(crate) fn new(config: &Config) -> Self {
         let table = config.table_ref();
         let history = config.history_ref();
