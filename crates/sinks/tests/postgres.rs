@@ -806,3 +806,251 @@ mod table {
             .unwrap();
     }
 }
+
+/// `spec.postgres.history: true`: every version of every row, in the export's transaction.
+mod history {
+    use serde_json::json;
+
+    use super::support::{self, batch, inventory, row, rows};
+
+    /// `(name, image, valid_from offset, valid_to offset)` of every version, offsets in seconds
+    /// after the first export.
+    async fn versions(
+        client: &tokio_postgres::Client,
+        schema: &str,
+    ) -> Vec<(String, String, i64, Option<i64>)> {
+        client
+            .query(
+                &format!(
+                    "SELECT payload->>'name', coalesce(payload->'attributes'->>'image', ''), \
+                     extract(epoch FROM valid_from - $1)::bigint, \
+                     extract(epoch FROM valid_to - $1)::bigint \
+                     FROM \"{schema}\".inventory_history ORDER BY 1, 3"
+                ),
+                &[&support::exported_at(0)],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    }
+
+    fn app(name: &str, image: &str) -> kollect_export::TargetRow {
+        row("conformance", name, &format!(r#"{{"image":"{image}"}}"#))
+    }
+
+    #[tokio::test]
+    async fn changes_close_the_old_version_and_open_a_new_one() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_hist");
+        support::schema(&client, &schema).await;
+        let with_history = json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema, "history": true});
+        let sink = support::build(&support::resolved(&with_history, &json!({}), &support::server_dsn()));
+        let apps = inventory("apps");
+        sink.export(&batch(&*sink, &apps, vec![app("a", "a:1"), app("b", "b:1"), app("c", "c:1")], 0))
+            .await
+            .unwrap();
+        // b changes, c goes, d comes.
+        sink.export(&batch(&*sink, &apps, vec![app("a", "a:1"), app("b", "b:2"), app("d", "d:1")], 100))
+            .await
+            .unwrap();
+        // b changes twice in one instant: one version, the latest content.
+        sink.export(&batch(&*sink, &apps, vec![app("a", "a:1"), app("b", "b:3"), app("d", "d:1")], 200))
+            .await
+            .unwrap();
+        sink.export(&batch(&*sink, &apps, vec![app("a", "a:1"), app("b", "b:4"), app("d", "d:1")], 200))
+            .await
+            .unwrap();
+        let s = |x: &str| x.to_owned();
+        assert_eq!(
+            versions(&client, &schema).await,
+            [
+                (s("a"), s("a:1"), 0, None),
+                (s("b"), s("b:1"), 0, Some(100)),
+                (s("b"), s("b:2"), 100, Some(200)),
+                (s("b"), s("b:4"), 200, None),
+                (s("c"), s("c:1"), 0, Some(100)),
+                (s("d"), s("d:1"), 100, None),
+            ]
+        );
+        // A fresh sink (unknown state) changing a row through the verify pass, and the bulk path.
+        let fresh = support::build(&support::resolved(&with_history, &json!({}), &support::server_dsn()));
+        fresh
+            .export(&batch(&*fresh, &apps, vec![app("a", "a:2"), app("b", "b:4"), app("d", "d:1")], 300))
+            .await
+            .unwrap();
+        let mut many = rows(40, 1);
+        many.push(app("a", "a:2"));
+        fresh.export(&batch(&*fresh, &apps, many, 400)).await.unwrap();
+        let open: Vec<(String, String)> = client
+            .query(
+                &format!(
+                    "SELECT payload->>'name', payload->'attributes'->>'image' FROM \
+                     \"{schema}\".inventory_history WHERE valid_to IS NULL ORDER BY 1"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let current: Vec<(String, String)> = client
+            .query(
+                &format!(
+                    "SELECT payload->>'name', payload->'attributes'->>'image' FROM \
+                     \"{schema}\".inventory ORDER BY 1"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(open, current, "the open versions are the current rows");
+        assert_eq!(current.len(), 41);
+        let closed_at_400: i64 = client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM \"{schema}\".inventory_history WHERE valid_to = $1"
+                ),
+                &[&support::exported_at(400)],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(closed_at_400, 2, "b and d closed by the last export");
+    }
+
+    #[tokio::test]
+    async fn turning_history_on_later_opens_a_version_for_every_existing_row() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_hist_late");
+        support::schema(&client, &schema).await;
+        let plain = support::sink(&schema, "inventory", &json!({}));
+        let apps = inventory("apps");
+        plain
+            .export(&batch(&*plain, &apps, vec![app("a", "a:1"), app("b", "b:1")], 0))
+            .await
+            .unwrap();
+        let with_history = json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema, "history": true});
+        let sink = support::build(&support::resolved(&with_history, &json!({}), &support::server_dsn()));
+        let receipt = sink
+            .export(&batch(&*sink, &apps, vec![app("a", "a:1"), app("b", "b:2")], 50))
+            .await
+            .unwrap();
+        assert_eq!(receipt.rows_upserted, 1, "only b changed");
+        let s = |x: &str| x.to_owned();
+        assert_eq!(
+            versions(&client, &schema).await,
+            [
+                (s("a"), s("a:1"), 0, None),
+                (s("b"), s("b:1"), 0, Some(50)),
+                (s("b"), s("b:2"), 50, None),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn existing_mode_needs_the_history_table_too() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_hist_existing");
+        support::schema(&client, &schema).await;
+        support::table_with_write_counter(&client, &schema, "inventory").await;
+        let spec = json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema, "history": true});
+        let sink = support::build(&support::resolved(
+            &spec,
+            &json!({"provisioning": {"mode": "existing"}}),
+            &support::server_dsn(),
+        ));
+        let error = sink.probe().await.unwrap_err();
+        assert!(
+            error.to_string().contains("inventory_history\" does not exist (provisioning.mode=existing)"),
+            "{error}"
+        );
+    }
+}
+
+/// TLS per libpq's `sslmode`, with the CA from `spec.tls` (DECISIONS D12). The local server
+/// runs with Debian's snakeoil certificate: self-signed, valid for `localhost` only.
+mod tls {
+    use kollect_export::ErrorClass;
+    use serde_json::json;
+
+    use super::support::{self, batch, inventory, rows};
+
+    const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+    /// Exports through `dsn` (with a unique application name) and returns whether the session
+    /// was encrypted, or the export's error.
+    async fn session_ssl(
+        dsn: &str,
+        extra: &serde_json::Value,
+        ca: bool,
+    ) -> Result<bool, kollect_export::SinkError> {
+        let client = support::admin().await;
+        let schema = support::unique("kt_tls");
+        support::schema(&client, &schema).await;
+        let app = format!("kollect-{schema}");
+        let separator = if dsn.contains('?') { '&' } else { '?' };
+        let dsn = format!("{dsn}{separator}application_name={app}");
+        let postgres = json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema});
+        let mut spec = support::resolved(&postgres, extra, &dsn);
+        if ca {
+            spec = spec.with_ca_bundle(std::fs::read(SNAKEOIL).expect("the snakeoil certificate"));
+        }
+        let sink = kollect_sinks::database::postgres::PostgresSink::new(&spec)?;
+        use kollect_export::Sink as _;
+        sink.export(&batch(&sink, &inventory("apps"), rows(1, 1), 0)).await?;
+        let ssl: Vec<bool> = client
+            .query(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(!ssl.is_empty(), "the sink's session is visible");
+        Ok(ssl.iter().all(|s| *s))
+    }
+
+    #[tokio::test]
+    async fn sslmode_is_honoured_with_the_ca_from_the_spec() {
+        let ip = "postgres://postgres@127.0.0.1:5432/test";
+        let name = "postgres://postgres@localhost:5432/test";
+        assert!(!session_ssl(&format!("{ip}?sslmode=disable"), &json!({}), false).await.unwrap());
+        assert!(session_ssl(&format!("{ip}?sslmode=require"), &json!({}), false).await.unwrap());
+        assert!(session_ssl(ip, &json!({}), false).await.unwrap(), "prefer is the default");
+        assert!(session_ssl(&format!("{ip}?sslmode=verify-ca"), &json!({}), true).await.unwrap());
+        assert!(session_ssl(&format!("{name}?sslmode=verify-full"), &json!({}), true).await.unwrap());
+        // The certificate names localhost, not 127.0.0.1.
+        let error = session_ssl(&format!("{ip}?sslmode=verify-full"), &json!({}), true)
+            .await
+            .unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Terminal, "{error}");
+        assert!(error.to_string().contains("TLS handshake failed"), "{error}");
+        // No CA: verification cannot work, said before connecting.
+        let error = session_ssl(&format!("{name}?sslmode=verify-full"), &json!({}), false)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("need the server's CA"), "{error}");
+        // insecureSkipVerify: encrypted, not verified.
+        let insecure = json!({"tls": {"insecureSkipVerify": true}});
+        assert!(session_ssl(&format!("{ip}?sslmode=verify-full"), &insecure, false).await.unwrap());
+        // A CA that did not sign the server's certificate.
+        let error = {
+            let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+            let postgres = json!({"databaseRef": {"name": "db"}, "table": "inventory"});
+            let spec = support::resolved(&postgres, &json!({}), &format!("{name}?sslmode=verify-full"))
+                .with_ca_bundle(other.cert.pem().into_bytes());
+            let sink = support::build(&spec);
+            sink.probe().await.unwrap_err()
+        };
+        assert!(error.to_string().contains("TLS handshake failed"), "{error}");
+    }
+}
