@@ -232,6 +232,47 @@ mod table {
     }
 
     #[tokio::test]
+    async fn an_unchanged_inventory_runs_no_statement_at_all() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_nostmt");
+        support::schema(&client, &schema).await;
+        let app = format!("kollect-{schema}");
+        let dsn = format!("{}?application_name={app}", support::server_dsn());
+        let postgres =
+            json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema});
+        let sink = support::build(&support::resolved(&postgres, &json!({}), &dsn));
+        let apps = inventory("apps");
+        sink.export(&batch(&*sink, &apps, rows(100, 1), 0))
+            .await
+            .unwrap();
+        // Close the sink's sessions: any statement would have to open a new one.
+        let sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            let open: i64 = client.query_one(sessions, &[&app]).await.unwrap().get(0);
+            if open == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        for at in 1..=3 {
+            let receipt = sink
+                .export(&batch(&*sink, &apps, rows(100, 1), at))
+                .await
+                .unwrap();
+            assert!(!receipt.wrote);
+        }
+        let open: i64 = client.query_one(sessions, &[&app]).await.unwrap().get(0);
+        assert_eq!(open, 0, "no session was opened for the unchanged exports");
+    }
+
+    #[tokio::test]
     async fn one_changed_row_writes_one_row_with_or_without_memory() {
         let client = support::admin().await;
         let schema = support::unique("kt_one");
@@ -836,6 +877,26 @@ mod history {
             .collect()
     }
 
+    async fn names_and_images(
+        client: &tokio_postgres::Client,
+        schema: &str,
+        from: &str,
+    ) -> Vec<(String, String)> {
+        client
+            .query(
+                &format!(
+                    "SELECT payload->>'name', payload->'attributes'->>'image' FROM \"{schema}\".{from} \
+                     ORDER BY 1"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    }
+
     fn app(name: &str, image: &str) -> kollect_export::TargetRow {
         row("conformance", name, &format!(r#"{{"image":"{image}"}}"#))
     }
@@ -846,22 +907,46 @@ mod history {
         let schema = support::unique("kt_hist");
         support::schema(&client, &schema).await;
         let with_history = json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema, "history": true});
-        let sink = support::build(&support::resolved(&with_history, &json!({}), &support::server_dsn()));
+        let sink = support::build(&support::resolved(
+            &with_history,
+            &json!({}),
+            &support::server_dsn(),
+        ));
         let apps = inventory("apps");
-        sink.export(&batch(&*sink, &apps, vec![app("a", "a:1"), app("b", "b:1"), app("c", "c:1")], 0))
-            .await
-            .unwrap();
+        sink.export(&batch(
+            &*sink,
+            &apps,
+            vec![app("a", "a:1"), app("b", "b:1"), app("c", "c:1")],
+            0,
+        ))
+        .await
+        .unwrap();
         // b changes, c goes, d comes.
-        sink.export(&batch(&*sink, &apps, vec![app("a", "a:1"), app("b", "b:2"), app("d", "d:1")], 100))
-            .await
-            .unwrap();
+        sink.export(&batch(
+            &*sink,
+            &apps,
+            vec![app("a", "a:1"), app("b", "b:2"), app("d", "d:1")],
+            100,
+        ))
+        .await
+        .unwrap();
         // b changes twice in one instant: one version, the latest content.
-        sink.export(&batch(&*sink, &apps, vec![app("a", "a:1"), app("b", "b:3"), app("d", "d:1")], 200))
-            .await
-            .unwrap();
-        sink.export(&batch(&*sink, &apps, vec![app("a", "a:1"), app("b", "b:4"), app("d", "d:1")], 200))
-            .await
-            .unwrap();
+        sink.export(&batch(
+            &*sink,
+            &apps,
+            vec![app("a", "a:1"), app("b", "b:3"), app("d", "d:1")],
+            200,
+        ))
+        .await
+        .unwrap();
+        sink.export(&batch(
+            &*sink,
+            &apps,
+            vec![app("a", "a:1"), app("b", "b:4"), app("d", "d:1")],
+            200,
+        ))
+        .await
+        .unwrap();
         let s = |x: &str| x.to_owned();
         assert_eq!(
             versions(&client, &schema).await,
@@ -875,47 +960,34 @@ mod history {
             ]
         );
         // A fresh sink (unknown state) changing a row through the verify pass, and the bulk path.
-        let fresh = support::build(&support::resolved(&with_history, &json!({}), &support::server_dsn()));
+        let fresh = support::build(&support::resolved(
+            &with_history,
+            &json!({}),
+            &support::server_dsn(),
+        ));
         fresh
-            .export(&batch(&*fresh, &apps, vec![app("a", "a:2"), app("b", "b:4"), app("d", "d:1")], 300))
+            .export(&batch(
+                &*fresh,
+                &apps,
+                vec![app("a", "a:2"), app("b", "b:4"), app("d", "d:1")],
+                300,
+            ))
             .await
             .unwrap();
         let mut many = rows(40, 1);
         many.push(app("a", "a:2"));
-        fresh.export(&batch(&*fresh, &apps, many, 400)).await.unwrap();
-        let open: Vec<(String, String)> = client
-            .query(
-                &format!(
-                    "SELECT payload->>'name', payload->'attributes'->>'image' FROM \
-                     \"{schema}\".inventory_history WHERE valid_to IS NULL ORDER BY 1"
-                ),
-                &[],
-            )
+        fresh
+            .export(&batch(&*fresh, &apps, many, 400))
             .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let current: Vec<(String, String)> = client
-            .query(
-                &format!(
-                    "SELECT payload->>'name', payload->'attributes'->>'image' FROM \
-                     \"{schema}\".inventory ORDER BY 1"
-                ),
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+            .unwrap();
+        let open =
+            names_and_images(&client, &schema, "inventory_history WHERE valid_to IS NULL").await;
+        let current = names_and_images(&client, &schema, "inventory").await;
         assert_eq!(open, current, "the open versions are the current rows");
         assert_eq!(current.len(), 41);
         let closed_at_400: i64 = client
             .query_one(
-                &format!(
-                    "SELECT count(*) FROM \"{schema}\".inventory_history WHERE valid_to = $1"
-                ),
+                &format!("SELECT count(*) FROM \"{schema}\".inventory_history WHERE valid_to = $1"),
                 &[&support::exported_at(400)],
             )
             .await
@@ -932,13 +1004,27 @@ mod history {
         let plain = support::sink(&schema, "inventory", &json!({}));
         let apps = inventory("apps");
         plain
-            .export(&batch(&*plain, &apps, vec![app("a", "a:1"), app("b", "b:1")], 0))
+            .export(&batch(
+                &*plain,
+                &apps,
+                vec![app("a", "a:1"), app("b", "b:1")],
+                0,
+            ))
             .await
             .unwrap();
         let with_history = json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema, "history": true});
-        let sink = support::build(&support::resolved(&with_history, &json!({}), &support::server_dsn()));
+        let sink = support::build(&support::resolved(
+            &with_history,
+            &json!({}),
+            &support::server_dsn(),
+        ));
         let receipt = sink
-            .export(&batch(&*sink, &apps, vec![app("a", "a:1"), app("b", "b:2")], 50))
+            .export(&batch(
+                &*sink,
+                &apps,
+                vec![app("a", "a:1"), app("b", "b:2")],
+                50,
+            ))
             .await
             .unwrap();
         assert_eq!(receipt.rows_upserted, 1, "only b changed");
@@ -967,7 +1053,9 @@ mod history {
         ));
         let error = sink.probe().await.unwrap_err();
         assert!(
-            error.to_string().contains("inventory_history\" does not exist (provisioning.mode=existing)"),
+            error
+                .to_string()
+                .contains("inventory_history\" does not exist (provisioning.mode=existing)"),
             "{error}"
         );
     }
@@ -976,7 +1064,7 @@ mod history {
 /// TLS per libpq's `sslmode`, with the CA from `spec.tls` (DECISIONS D12). The local server
 /// runs with Debian's snakeoil certificate: self-signed, valid for `localhost` only.
 mod tls {
-    use kollect_export::ErrorClass;
+    use kollect_export::{ErrorClass, Sink as _};
     use serde_json::json;
 
     use super::support::{self, batch, inventory, rows};
@@ -996,14 +1084,15 @@ mod tls {
         let app = format!("kollect-{schema}");
         let separator = if dsn.contains('?') { '&' } else { '?' };
         let dsn = format!("{dsn}{separator}application_name={app}");
-        let postgres = json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema});
+        let postgres =
+            json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema});
         let mut spec = support::resolved(&postgres, extra, &dsn);
         if ca {
             spec = spec.with_ca_bundle(std::fs::read(SNAKEOIL).expect("the snakeoil certificate"));
         }
         let sink = kollect_sinks::database::postgres::PostgresSink::new(&spec)?;
-        use kollect_export::Sink as _;
-        sink.export(&batch(&sink, &inventory("apps"), rows(1, 1), 0)).await?;
+        sink.export(&batch(&sink, &inventory("apps"), rows(1, 1), 0))
+            .await?;
         let ssl: Vec<bool> = client
             .query(
                 "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
@@ -1023,34 +1112,70 @@ mod tls {
     async fn sslmode_is_honoured_with_the_ca_from_the_spec() {
         let ip = "postgres://postgres@127.0.0.1:5432/test";
         let name = "postgres://postgres@localhost:5432/test";
-        assert!(!session_ssl(&format!("{ip}?sslmode=disable"), &json!({}), false).await.unwrap());
-        assert!(session_ssl(&format!("{ip}?sslmode=require"), &json!({}), false).await.unwrap());
-        assert!(session_ssl(ip, &json!({}), false).await.unwrap(), "prefer is the default");
-        assert!(session_ssl(&format!("{ip}?sslmode=verify-ca"), &json!({}), true).await.unwrap());
-        assert!(session_ssl(&format!("{name}?sslmode=verify-full"), &json!({}), true).await.unwrap());
+        assert!(
+            !session_ssl(&format!("{ip}?sslmode=disable"), &json!({}), false)
+                .await
+                .unwrap()
+        );
+        assert!(
+            session_ssl(&format!("{ip}?sslmode=require"), &json!({}), false)
+                .await
+                .unwrap()
+        );
+        assert!(
+            session_ssl(ip, &json!({}), false).await.unwrap(),
+            "prefer is the default"
+        );
+        assert!(
+            session_ssl(&format!("{ip}?sslmode=verify-ca"), &json!({}), true)
+                .await
+                .unwrap()
+        );
+        assert!(
+            session_ssl(&format!("{name}?sslmode=verify-full"), &json!({}), true)
+                .await
+                .unwrap()
+        );
         // The certificate names localhost, not 127.0.0.1.
         let error = session_ssl(&format!("{ip}?sslmode=verify-full"), &json!({}), true)
             .await
             .unwrap_err();
         assert_eq!(error.class(), ErrorClass::Terminal, "{error}");
-        assert!(error.to_string().contains("TLS handshake failed"), "{error}");
+        assert!(
+            error.to_string().contains("TLS handshake failed"),
+            "{error}"
+        );
         // No CA: verification cannot work, said before connecting.
         let error = session_ssl(&format!("{name}?sslmode=verify-full"), &json!({}), false)
             .await
             .unwrap_err();
-        assert!(error.to_string().contains("need the server's CA"), "{error}");
+        assert!(
+            error.to_string().contains("need the server's CA"),
+            "{error}"
+        );
         // insecureSkipVerify: encrypted, not verified.
         let insecure = json!({"tls": {"insecureSkipVerify": true}});
-        assert!(session_ssl(&format!("{ip}?sslmode=verify-full"), &insecure, false).await.unwrap());
+        assert!(
+            session_ssl(&format!("{ip}?sslmode=verify-full"), &insecure, false)
+                .await
+                .unwrap()
+        );
         // A CA that did not sign the server's certificate.
         let error = {
             let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
             let postgres = json!({"databaseRef": {"name": "db"}, "table": "inventory"});
-            let spec = support::resolved(&postgres, &json!({}), &format!("{name}?sslmode=verify-full"))
-                .with_ca_bundle(other.cert.pem().into_bytes());
+            let spec = support::resolved(
+                &postgres,
+                &json!({}),
+                &format!("{name}?sslmode=verify-full"),
+            )
+            .with_ca_bundle(other.cert.pem().into_bytes());
             let sink = support::build(&spec);
             sink.probe().await.unwrap_err()
         };
-        assert!(error.to_string().contains("TLS handshake failed"), "{error}");
+        assert!(
+            error.to_string().contains("TLS handshake failed"),
+            "{error}"
+        );
     }
 }
