@@ -74,6 +74,21 @@ pub(crate) enum Command {
         after_help = "Examples:\n  kollect preview --config examples/quickstart/config --from-dir examples/quickstart/cluster\n  kollect preview --config ./config --context kind-dev --output json | jq length"
     )]
     Preview(crate::collect::PreviewArgs),
+    /// Write a starter config folder interactively: look at a cluster (read-only), choose a
+    /// kind, namespaces, a label selector and attributes, and get a `profile.yaml` and
+    /// `target.yaml` that `kollect collect` loads.
+    ///
+    /// Needs a terminal; without one it exits 2 and points at the samples in
+    /// examples/quickstart/config. Secrets need a second confirmation and their values are
+    /// never shown. Existing files are replaced only after showing what changes and asking.
+    /// `NO_COLOR` gives monochrome prompts.
+    ///
+    /// Exit status: 0 when the files were written, 2 when cancelled, without a terminal, or when
+    /// the cluster could not be read.
+    #[command(
+        after_help = "Examples:\n  kollect init\n  kollect init --context kind-dev --output ./my-config\n  kollect init --kubeconfig /tmp/testkit.kubeconfig && kollect preview --config ./kollect-config"
+    )]
+    Init(crate::init::InitArgs),
     /// Print the CustomResourceDefinitions of all eleven kinds as one YAML stream.
     ///
     /// Install them with `kollect crds | kubectl apply --server-side -f -`.
@@ -158,6 +173,7 @@ pub(crate) fn run(args: Args) -> Result<u8> {
         Command::Collect(args) => crate::collect::run(&args),
         Command::Diff(args) => crate::diff::run(&args),
         Command::Preview(args) => crate::collect::preview(&args),
+        Command::Init(args) => crate::init::run(&args),
         Command::Crds => {
             output::stdout(&kollect_api::crd::all_yaml())?;
             Ok(EXIT_OK)

@@ -3,6 +3,7 @@
 mod cli;
 mod collect;
 mod diff;
+mod init;
 mod output;
 mod telemetry;
 mod validate;

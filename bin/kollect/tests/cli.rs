@@ -281,7 +281,14 @@ fn completion_scripts_cover_every_command() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let out = run(kollect().args(["completion", shell]));
         assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
-        for command in ["collect", "preview", "diff", "validate", "completion"] {
+        for command in [
+            "collect",
+            "preview",
+            "diff",
+            "validate",
+            "init",
+            "completion",
+        ] {
             assert!(out.stdout.contains(command), "{shell} lacks {command}");
         }
     }
@@ -296,7 +303,14 @@ fn completion_scripts_cover_every_command() {
 
 #[test]
 fn every_command_explains_itself_with_an_example() {
-    for command in ["collect", "preview", "diff", "validate", "completion"] {
+    for command in [
+        "collect",
+        "preview",
+        "diff",
+        "validate",
+        "init",
+        "completion",
+    ] {
         let out = run(kollect().args([command, "--help"]));
         assert_eq!(out.code, 0, "{command}");
         assert!(
@@ -304,4 +318,20 @@ fn every_command_explains_itself_with_an_example() {
             "{command} --help has no example"
         );
     }
+}
+
+#[test]
+fn init_without_a_terminal_points_at_the_samples() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(kollect()
+        .args(["init", "--output"])
+        .arg(dir.path().join("config"))
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert_eq!(
+        out.stderr,
+        "error: kollect init asks questions and needs a terminal (stdin and stderr); without one, start from the samples in examples/quickstart/config (profiles, targets, sinks), edit them, and check them with `kollect validate --config DIR`\n"
+    );
+    assert!(!dir.path().join("config").exists(), "nothing written");
 }

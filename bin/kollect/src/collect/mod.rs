@@ -213,15 +213,33 @@ fn report_problems(context: &str, outcomes: &[TargetOutcome]) -> u8 {
     }
 }
 
-/// Loads and checks the config folder, printing every problem; `None` when it is unusable.
-fn load_config(source: &SourceArgs) -> Option<config::Config> {
-    // The CLI writes where its user says: local and private destinations are admitted.
-    let settings = Settings {
+/// The admission settings of config folders: the CLI writes where its user says, so local and
+/// private destinations are admitted.
+fn settings() -> Settings {
+    Settings {
         allow_local_endpoints: true,
         allow_private_sinks: true,
         ..Settings::default()
-    };
-    match config::load(&source.config, &settings) {
+    }
+}
+
+/// Loads a config folder as `collect` does; the numbers of profiles, targets and sinks, or every
+/// problem, one line each (`kollect init` checks what it wrote with it).
+pub(crate) fn load_folder(dir: &Path) -> Result<(usize, usize, usize), Vec<String>> {
+    config::load(dir, &settings())
+        .map(|config| {
+            (
+                config.profiles.len(),
+                config.targets.len(),
+                config.sinks.len(),
+            )
+        })
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect())
+}
+
+/// Loads and checks the config folder, printing every problem; `None` when it is unusable.
+fn load_config(source: &SourceArgs) -> Option<config::Config> {
+    match config::load(&source.config, &settings()) {
         Ok(config) => {
             for warning in &config.warnings {
                 output::error_line(&format!("warning: {warning}"));
@@ -651,7 +669,7 @@ fn select_contexts(kubeconfig: &Kubeconfig, patterns: &[String]) -> Result<Vec<S
 }
 
 /// Shell-style matching with `*` (any run) and `?` (one character).
-fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
