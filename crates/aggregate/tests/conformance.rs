@@ -792,7 +792,49 @@ fn arbitrary_items() -> impl Strategy<Value = Vec<TargetRow>> {
     })
 }
 
+/// The change set by hashing every store key: the definition `ChangeSet::between` must match.
+fn reference_changes(old: &Snapshot, new: &Snapshot) -> [Vec<String>; 3] {
+    let same = |a: &TargetRow, b: &TargetRow| a.encode() == b.encode();
+    let before: BTreeMap<_, _> = old.items().iter().map(|i| (i.key(), i)).collect();
+    let after: BTreeMap<_, _> = new.items().iter().map(|i| (i.key(), i)).collect();
+    let ids = |items: Vec<&TargetRow>| items.iter().map(|i| i.encode()).collect::<Vec<_>>();
+    let added = new.items().iter().filter(|i| !before.contains_key(&i.key())).collect();
+    let updated = new
+        .items()
+        .iter()
+        .filter(|i| before.get(&i.key()).is_some_and(|p| !same(p, i)))
+        .collect();
+    let removed = old.items().iter().filter(|i| !after.contains_key(&i.key())).collect();
+    [ids(added), ids(updated), ids(removed)]
+}
+
 proptest! {
+    /// The merge walk of `ChangeSet::between` finds exactly what pairing rows by store key
+    /// finds, renamed objects (same uid, new name or namespace) included.
+    #[test]
+    fn change_sets_match_pairing_by_store_key(
+        old in arbitrary_items(),
+        new in arbitrary_items(),
+        renames in proptest::collection::vec(any::<bool>(), 24),
+    ) {
+        // Rename some of the old rows into the new snapshot under the same uid.
+        let mut new = new;
+        for (item, rename) in old.iter().zip(&renames) {
+            if *rename && !new.iter().any(|n| n.key() == item.key()) {
+                let mut moved = item.clone();
+                Arc::make_mut(&mut moved.row).name = format!("{}-renamed", item.row.name).into();
+                new.push(moved);
+            }
+        }
+        let (old, new) = (Snapshot::new(old), Snapshot::new(new));
+        let changes = ChangeSet::between(&old, &new);
+        let ids = |items: &[TargetRow]| items.iter().map(TargetRow::encode).collect::<Vec<_>>();
+        prop_assert_eq!(
+            [ids(&changes.added), ids(&changes.updated), ids(&changes.removed)],
+            reference_changes(&old, &new)
+        );
+    }
+
     /// Digests, envelopes, parts and rollups do not depend on the order rows arrive in.
     #[test]
     fn digests_are_deterministic_whatever_the_event_order(items in arbitrary_items(), seed in any::<u64>()) {

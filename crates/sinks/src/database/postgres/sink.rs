@@ -552,12 +552,12 @@ impl PostgresSink {
             .await
             .map_err(|e| classify(&format!("{context}: copy"), &e))?;
         let mut written = Written::default();
+        if rows.len() >= BULK_THRESHOLD {
+            tx.batch_execute(&self.sql.analyze_staging)
+                .await
+                .map_err(|e| classify(&format!("{context}: index"), &e))?;
+        }
         if verify {
-            if rows.len() >= BULK_THRESHOLD {
-                tx.batch_execute(&self.sql.analyze_staging)
-                    .await
-                    .map_err(|e| classify(&format!("{context}: analyze"), &e))?;
-            }
             let base: [&(dyn ToSql + Sync); 3] =
                 [&partition.namespace, &partition.name, &partition.cluster];
             if self.config.history {

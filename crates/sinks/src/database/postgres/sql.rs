@@ -128,7 +128,12 @@ impl Sql {
                  payload JSONB NOT NULL, exported_at TIMESTAMPTZ NOT NULL) ON COMMIT DROP"
             ),
             copy_staging: format!("COPY {STAGING} ({COLUMNS}) FROM STDIN (FORMAT binary)"),
-            analyze_staging: format!("ANALYZE {STAGING}"),
+            // The index keeps every join with the staging table an index lookup, whatever
+            // the planner believes about the sizes (a table loaded a moment ago has no
+            // statistics yet, and a nested loop over an unindexed staging table is quadratic).
+            analyze_staging: format!(
+                "CREATE INDEX ON {STAGING} (target_name, source_uid); ANALYZE {STAGING}"
+            ),
             upsert_one: format!(
                 "INSERT INTO {table} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  {on_conflict}"
