@@ -20,6 +20,7 @@
     clippy::cast_possible_truncation,
     clippy::cast_possible_wrap,
     clippy::cast_sign_loss,
+    clippy::too_many_lines,
     missing_docs
 )]
 
