@@ -1179,3 +1179,134 @@ mod tls {
         );
     }
 }
+
+/// The `psql` queries of `docs/sinks/postgres.md` run against a table this test fills, and print
+/// what the document shows.
+mod docs {
+    use std::sync::Arc;
+
+    use kollect_export::{ExportBatch, InventoryKey, Sink, SinkId, SinkRole, Snapshot, TargetRow};
+    use serde_json::json;
+
+    use super::support;
+
+    const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/sinks/postgres.md");
+    const MARK: &str = "<!-- checked by crates/sinks/tests/postgres.rs -->";
+
+    fn workload(namespace: &str, name: &str, image: &str) -> TargetRow {
+        TargetRow {
+            target_namespace: namespace.into(),
+            target_name: "workloads".into(),
+            kind: kollect_export::Gvk::new("apps", "v1", "Deployment"),
+            row: Arc::new(kollect_api::row::Row {
+                namespace: namespace.into(),
+                name: name.into(),
+                uid: format!("uid-{namespace}-{name}").into(),
+                resource_version: "".into(),
+                attributes: kollect_api::row::Attributes::from_canonical(format!(
+                    r#"{{"image":"{image}","replicas":2}}"#
+                )),
+            }),
+        }
+    }
+
+    /// `(sql, expected output)` of every checked query of the document.
+    fn checked_queries(doc: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut rest = doc;
+        while let Some(at) = rest.find(MARK) {
+            rest = &rest[at + MARK.len()..];
+            let block = |text: &str, fence: &str| -> (String, usize) {
+                let start = text.find(fence).expect("a fenced block after the mark") + fence.len();
+                let end = start + text[start..].find("\n```").expect("a closing fence");
+                (text[start..end].trim_start_matches('\n').to_owned(), end + 4)
+            };
+            let (sql, used) = block(rest, "```sql");
+            let (expected, _) = block(&rest[used..], "```text");
+            out.push((sql, expected));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn the_documented_queries_return_what_the_document_shows() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_docs");
+        support::schema(&client, &schema).await;
+        let postgres = json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema, "history": true});
+        let sink = support::build(&support::resolved(
+            &postgres,
+            &json!({"cluster": "prod-west"}),
+            &support::server_dsn(),
+        ));
+        let fleet = InventoryKey::cluster("fleet".parse().unwrap());
+        let export = |rows: Vec<TargetRow>, minutes_ago: i64| {
+            ExportBatch::builder(
+                fleet.clone(),
+                SinkId::new("platform".parse().unwrap(), SinkRole::Database, "db".parse().unwrap()),
+                Arc::new(Snapshot::new(rows)),
+            )
+            .exported_at(chrono::Utc::now() - chrono::Duration::minutes(minutes_ago))
+            .build()
+        };
+        sink.export(&export(
+            vec![
+                workload("team-a", "api", "nginx:1.25"),
+                workload("team-a", "web", "web:2.0"),
+                workload("team-b", "worker", "worker:1.0"),
+                workload("team-b", "cron", "nginx:1.25"),
+            ],
+            120,
+        ))
+        .await
+        .unwrap();
+        sink.export(&export(
+            vec![
+                workload("team-a", "api", "nginx:1.27"),
+                workload("team-a", "web", "web:2.0"),
+                workload("team-b", "worker", "worker:1.0"),
+                workload("team-b", "batch", "batch:0.9"),
+            ],
+            30,
+        ))
+        .await
+        .unwrap();
+        let doc = std::fs::read_to_string(DOC).unwrap();
+        let queries = checked_queries(&doc);
+        assert!(queries.len() >= 3, "the document has its checked queries");
+        let print = std::env::var_os("KOLLECT_PRINT_DOC_QUERIES").is_some();
+        for (sql, expected) in queries {
+            let output = std::process::Command::new("psql")
+                .arg(support::server_dsn())
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+                .arg(format!("SET search_path TO \"{schema}\""))
+                .arg("-c")
+                .arg(&sql)
+                .output()
+                .expect("psql (apt install postgresql-client)");
+            assert!(
+                output.status.success(),
+                "{sql}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let actual = String::from_utf8(output.stdout)
+                .unwrap()
+                .lines()
+                .map(str::trim_end)
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim_end()
+                .to_owned();
+            if print {
+                eprintln!("----\n{sql}\n{actual}");
+                continue;
+            }
+            let expected = expected
+                .lines()
+                .map(str::trim_end)
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert_eq!(actual, expected.trim_end(), "the output of\n{sql}");
+        }
+    }
+}
