@@ -50,7 +50,7 @@ pub(crate) enum Command {
     /// object was skipped but something was exported; 2 for bad flags or config, an unreachable
     /// cluster, or nothing exported.
     #[command(
-        after_help = "Examples:\n  kollect collect --config examples/quickstart/config --from-dir examples/quickstart/cluster --output out\n  kollect collect --config ./config --context 'prod-*' --output - --format yaml\n  kollect collect --config ./config --dry-run"
+        after_help = "Examples:\n  kollect collect --config examples/quickstart/config --from-dir examples/quickstart/cluster --output out\n  kollect collect --config ./config --context 'prod-*' --output - --format yaml\n  kollect collect --config ./config --dry-run\n  kollect collect --config examples/quickstart/config --kubeconfig /tmp/testkit.kubeconfig --watch"
     )]
     Collect(crate::collect::CollectArgs),
     /// Compare two exports object by object: two envelope files, two folders of them

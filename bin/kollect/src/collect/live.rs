@@ -1,7 +1,8 @@
 //! `kollect collect --watch`: the engine without CRDs. One shared watch per kind feeds the row
-//! store; each target's envelope is rewritten through the export schedule (a quiet window, a
-//! maximum delay, nothing re-sent unchanged) until Ctrl-C or SIGTERM, when pending changes are
-//! flushed before exiting.
+//! store; each target's envelope is rewritten (files, stdout) or exported to the config folder's
+//! snapshot sinks through the export schedule (a quiet window, a maximum delay, nothing re-sent
+//! unchanged, a failed export retried after [`RETRY_AFTER`] or the next change) until Ctrl-C or
+//! SIGTERM, when pending changes are flushed before exiting.
 
 use std::{
     collections::HashMap,
@@ -27,16 +28,18 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{
-    Destination, Sent,
+    Destination, EXIT_PARTIAL, Sent,
     config::{Config, namespace_of},
     run::{Options, Plan, truncate},
     send,
+    sinks::{self, Built, Delivered},
     source::Source,
     write::Written,
 };
 use crate::{cli::EXIT_OK, output};
 
-/// Back-off after a failed write (a full disk, a closed stdout).
+/// Back-off after a failed write or export (a full disk, a closed stdout, a sink that is down);
+/// a change arriving meanwhile waits for it too, so a failing sink is not hammered.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// What `--watch` needs besides the config.
@@ -48,6 +51,8 @@ pub(crate) struct WatchRun<'a> {
     pub(crate) context: String,
     pub(crate) cluster: String,
     pub(crate) destination: &'a Destination,
+    /// The built sinks, with [`Destination::Sinks`].
+    pub(crate) sinks: Vec<Built>,
     pub(crate) options: &'a Options,
     pub(crate) timing: Timing,
 }
@@ -63,7 +68,7 @@ struct Watched {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-pub(crate) async fn run(watch: WatchRun<'_>) -> Result<u8> {
+pub(crate) async fn run(mut watch: WatchRun<'_>) -> Result<u8> {
     let namespaces = Source::Live(watch.client.clone())
         .namespaces()
         .await
@@ -89,10 +94,17 @@ pub(crate) async fn run(watch: WatchRun<'_>) -> Result<u8> {
         ));
     }
     let watches = Watches::new(watch.client.clone());
+    let delivery = Arc::new(Delivery {
+        context: watch.context.clone(),
+        cluster: watch.cluster.clone(),
+        destination: watch.destination.clone(),
+        sinks: std::mem::take(&mut watch.sinks),
+    });
     let mut targets = Vec::new();
     for target in &watch.config.targets {
         match start_target(
             &watch,
+            &delivery,
             &target.object,
             &namespaces,
             &by_name,
@@ -121,6 +133,7 @@ pub(crate) async fn run(watch: WatchRun<'_>) -> Result<u8> {
     let forward = forward_changes(&store, &targets);
     shutdown_signal().await?;
     forward.abort();
+    let mut code = EXIT_OK;
     for target in targets {
         // Dropping the senders ends the driver; what it had not exported yet is written now.
         let Watched {
@@ -133,11 +146,18 @@ pub(crate) async fn run(watch: WatchRun<'_>) -> Result<u8> {
         } = target;
         drop((changes, synced));
         let schedule = driver.await.context("an export schedule failed")?;
-        let mut export = export.lock().unwrap_or_else(PoisonError::into_inner);
-        let (digest, _) = export.payload();
-        if schedule.last().is_none_or(|last| last.digest != digest)
-            && let Err(error) = export.write()
+        let pending = {
+            let mut export = export.lock().unwrap_or_else(PoisonError::into_inner);
+            let (digest, _) = export.payload();
+            schedule
+                .last()
+                .is_none_or(|last| last.digest != digest)
+                .then(|| export.pending())
+        };
+        if let Some(pending) = pending
+            && let Err(error) = pending.write().await
         {
+            code = EXIT_PARTIAL;
             output::error_line(&format!(
                 "error: target {}/{}: the last changes were not written: {error:#}",
                 key.namespace, key.name
@@ -145,11 +165,12 @@ pub(crate) async fn run(watch: WatchRun<'_>) -> Result<u8> {
         }
     }
     output::error_line(&format!("context {}: stopped", watch.context));
-    Ok(EXIT_OK)
+    Ok(code)
 }
 
 async fn start_target(
     watch: &WatchRun<'_>,
+    delivery: &Arc<Delivery>,
     target: &KollectTarget,
     namespaces: &[NamespaceInfo],
     by_name: &Arc<Namespaces>,
@@ -198,10 +219,8 @@ async fn start_target(
     let export = Arc::new(Mutex::new(TargetExport {
         store: Arc::clone(store),
         key: key.clone(),
-        context: watch.context.clone(),
-        cluster: watch.cluster.clone(),
-        destination: watch.destination.clone(),
-        snapshot: Snapshot::default(),
+        delivery: Arc::clone(delivery),
+        snapshot: Arc::default(),
     }));
     let (changes, changes_rx) = watch::channel(0_u64);
     let (synced, synced_rx) = watch::channel(false);
@@ -324,49 +343,111 @@ async fn shutdown_signal() -> Result<()> {
     Ok(())
 }
 
+/// Where every target's envelopes go.
+struct Delivery {
+    context: String,
+    cluster: String,
+    destination: Destination,
+    /// With [`Destination::Sinks`]: the sinks, each exported every changed snapshot.
+    sinks: Vec<Built>,
+}
+
 /// One target's envelope and where it goes.
 struct TargetExport {
     store: Arc<Store>,
     key: TargetKey,
-    context: String,
-    cluster: String,
-    destination: Destination,
-    /// The snapshot `payload` built, written by `write`.
-    snapshot: Snapshot,
+    delivery: Arc<Delivery>,
+    /// The snapshot `payload` built, shared with the export that writes it.
+    snapshot: Arc<Snapshot>,
 }
 
 impl TargetExport {
     fn payload(&mut self) -> (String, i64) {
-        self.snapshot = Snapshot::new(self.store.target_rows(&self.key));
+        self.snapshot = Arc::new(Snapshot::new(self.store.target_rows(&self.key)));
         (self.snapshot.fingerprint(), 0)
     }
 
-    fn write(&self) -> Result<()> {
+    /// The export of the last payload, to run without holding the lock.
+    fn pending(&self) -> Pending {
+        Pending {
+            key: self.key.clone(),
+            delivery: Arc::clone(&self.delivery),
+            snapshot: Arc::clone(&self.snapshot),
+        }
+    }
+}
+
+/// One export of one target's snapshot.
+struct Pending {
+    key: TargetKey,
+    delivery: Arc<Delivery>,
+    snapshot: Arc<Snapshot>,
+}
+
+impl Pending {
+    async fn write(self) -> Result<()> {
+        let Self {
+            key,
+            delivery,
+            snapshot,
+        } = self;
+        let target = (&*key.namespace, &*key.name);
+        let context = &delivery.context;
+        if let Destination::Sinks = delivery.destination {
+            return export_to_sinks(&delivery, target, &snapshot).await;
+        }
         let meta = EnvelopeMeta {
             generation: 0,
             exported_at: Utc::now(),
-            cluster: self.cluster.clone(),
+            cluster: delivery.cluster.clone(),
         };
-        let target = (&*self.key.namespace, &*self.key.name);
-        match send(
-            &self.destination,
-            &self.context,
-            target,
-            &self.snapshot,
-            &meta,
-        )? {
+        match send(&delivery.destination, context, target, &snapshot, &meta)? {
             Sent::File(Written::Changed, file) => output::error_line(&format!(
-                "context {}: target {}/{}: {} row(s) written to {}",
-                self.context,
-                self.key.namespace,
-                self.key.name,
-                self.snapshot.len(),
+                "context {context}: target {}/{}: {} row(s) written to {}",
+                target.0,
+                target.1,
+                snapshot.len(),
                 file.display()
             )),
             Sent::Record(encoded) => output::stdout(&encoded)?,
             Sent::File(Written::Unchanged, _) | Sent::Nothing => {}
         }
         Ok(())
+    }
+}
+
+/// Exports to every sink, reporting each write; fails (to be retried) when any sink failed.
+async fn export_to_sinks(
+    delivery: &Delivery,
+    target: (&str, &str),
+    snapshot: &Arc<Snapshot>,
+) -> Result<()> {
+    let context = &delivery.context;
+    let delivered = sinks::export_target(&delivery.sinks, &delivery.cluster, target, snapshot)
+        .await
+        .map_err(|error| anyhow::anyhow!("target {}/{}: {error}", target.0, target.1))?;
+    let mut failures = Vec::new();
+    for Delivered { sink, outcome } in delivered {
+        match outcome {
+            Ok(true) => output::error_line(&format!(
+                "context {context}: target {}/{}: {} row(s) exported to sink {sink}",
+                target.0,
+                target.1,
+                snapshot.len()
+            )),
+            Ok(false) => {}
+            Err(error) => failures.push(format!("sink {sink}: {error}")),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "context {context}: target {}/{}: {}",
+            target.0,
+            target.1,
+            failures.join("; ")
+        )
     }
 }
 
@@ -385,18 +466,19 @@ impl Binding for Shared {
         &mut self,
         _digest: &str,
     ) -> impl std::future::Future<Output = Result<(), Duration>> + Send {
-        let result = self
+        let pending = self
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .write()
-            .map_err(|error| {
+            .pending();
+        async move {
+            pending.write().await.map_err(|error| {
                 output::error_line(&format!(
                     "error: {error:#}; retrying in {}s",
                     RETRY_AFTER.as_secs()
                 ));
                 RETRY_AFTER
-            });
-        std::future::ready(result)
+            })
+        }
     }
 }

@@ -85,8 +85,9 @@ pub(crate) struct CollectArgs {
     /// Collect and report what would be written; write nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// Keep running: watch the cluster and rewrite a target's envelope when its rows change,
-    /// until Ctrl-C or SIGTERM (pending changes are written before exiting). One live context.
+    /// Keep running: watch the cluster and rewrite a target's envelope (--output) or export it
+    /// to the config folder's sinks when its rows change, until Ctrl-C or SIGTERM (pending
+    /// changes are written before exiting). A failed export is retried. One live context.
     #[arg(long, conflicts_with = "from_dir")]
     pub(crate) watch: bool,
     /// With --watch: write once changes have been quiet this long (Go duration: 500ms, 2s).
@@ -295,7 +296,7 @@ pub(crate) fn run(args: &CollectArgs) -> Result<u8> {
     let Some(config) = load_config(&args.source) else {
         return Ok(EXIT_INVALID);
     };
-    let destination = match with_sinks(destination, &config, args.watch) {
+    let destination = match with_sinks(destination, &config) {
         Ok(destination) => destination,
         Err(message) => {
             output::error_line(&format!("error: {message}"));
@@ -331,6 +332,19 @@ async fn watch(
             return Ok(EXIT_INVALID);
         }
     };
+    // The sinks are built (Secrets, CA, a missing local repository) before any cluster is read.
+    let sinks = match destination {
+        Destination::Sinks => match sinks::build(config) {
+            Ok(built) => built,
+            Err(errors) => {
+                for error in errors {
+                    output::error_line(&format!("error: {error}"));
+                }
+                return Ok(EXIT_INVALID);
+            }
+        },
+        _ => Vec::new(),
+    };
     let mut contexts = match contexts(&args.source).await {
         Ok(contexts) => contexts,
         Err(error) => {
@@ -365,6 +379,7 @@ async fn watch(
             .unwrap_or_else(|| context.name.clone()),
         context: context.name,
         destination,
+        sinks,
         options: &options,
         timing: kollect_aggregate::schedule::Timing {
             quiet: args.debounce,
@@ -400,19 +415,11 @@ fn destination(args: &CollectArgs) -> Result<Destination, String> {
 }
 
 /// The flags' destination checked against the sinks of the config folder.
-fn with_sinks(
-    destination: Destination,
-    config: &config::Config,
-    watch: bool,
-) -> Result<Destination, String> {
+fn with_sinks(destination: Destination, config: &config::Config) -> Result<Destination, String> {
     let sinks = config.sinks.len();
     match destination {
         Destination::Sinks if sinks == 0 => Err(
             "nowhere to write: give --output DIR (files), --output - (records on stdout) or --dry-run, or put a KollectSnapshotSink in the config folder"
-                .into(),
-        ),
-        Destination::Sinks if watch => Err(
-            "--watch writes with --output in this version; the config folder's sinks are used by one-shot runs"
                 .into(),
         ),
         Destination::Folder(_) | Destination::Stdout(_) if sinks > 0 => Err(format!(
@@ -570,7 +577,7 @@ fn send(
             ));
             Sent::Nothing
         }
-        // Sink exports go through `sinks::export` (and `--watch` refuses sinks).
+        // Sink exports are async: `sinks::export` (one-shot) and `sinks::export_target` (watch).
         Destination::Sinks => Sent::Nothing,
     })
 }

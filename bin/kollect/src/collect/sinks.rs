@@ -246,3 +246,43 @@ pub(crate) async fn export(
         (true, false) => crate::cli::EXIT_INVALID,
     }
 }
+
+/// What one sink did with one target's envelope under `--watch`.
+pub(crate) struct Delivered {
+    pub(crate) sink: SinkId,
+    /// `Ok(true)` written, `Ok(false)` unchanged, or the error on one line.
+    pub(crate) outcome: Result<bool, String>,
+}
+
+/// Exports one target's snapshot (`target` is namespace, name) to every sink, as the one-shot
+/// [`export`] does for each target: `kollect collect --watch` calls it on the debounce
+/// schedule.
+pub(crate) async fn export_target(
+    sinks: &[Built],
+    cluster: &str,
+    target: (&str, &str),
+    snapshot: &Arc<kollect_aggregate::Snapshot>,
+) -> Result<Vec<Delivered>, String> {
+    let inventory = format!("{}/{}", target.0, target.1)
+        .parse::<InventoryKey>()
+        .map_err(|e| e.to_string())?;
+    let mut delivered = Vec::with_capacity(sinks.len());
+    for built in sinks {
+        let batch = ExportBatch::builder(inventory.clone(), built.id.clone(), Arc::clone(snapshot))
+            .cluster(built.cluster.as_deref().unwrap_or(cluster))
+            .build();
+        let outcome = match built.sink.export(&batch).await {
+            Ok(receipt) => Ok(receipt.wrote),
+            Err(error) => Err(format!(
+                "{} ({})",
+                error_chain(&error),
+                error.reason().as_str()
+            )),
+        };
+        delivered.push(Delivered {
+            sink: built.id.clone(),
+            outcome,
+        });
+    }
+    Ok(delivered)
+}
