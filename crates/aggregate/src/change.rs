@@ -41,6 +41,16 @@ impl ChangeSet {
         let (mut i, mut j) = (0, 0);
         while i < before.len() && j < after.len() {
             let (a, b) = (&before[i], &after[j]);
+            // The same allocation from the store: the same object, unchanged.
+            if std::sync::Arc::ptr_eq(&a.row, &b.row)
+                && a.target_name == b.target_name
+                && a.target_namespace == b.target_namespace
+                && a.kind == b.kind
+            {
+                i += 1;
+                j += 1;
+                continue;
+            }
             match a.item().canonical_cmp(&b.item()) {
                 Ordering::Less => {
                     gone.push(a);

@@ -322,7 +322,8 @@ impl PostgresSink {
             .transaction()
             .await
             .map_err(|e| classify("postgres export: begin tx", &e))?;
-        if self.lock(&tx, partition, known).await? {
+        let (contended, xid) = self.lock(&tx, partition, known).await?;
+        if contended {
             path = Path::Verify;
         }
         let all_rows;
@@ -356,11 +357,6 @@ impl PostgresSink {
                     .await?
             }
         };
-        let xid: String = tx
-            .query_one("SELECT pg_current_xact_id()::xid::text", &[])
-            .await
-            .map_err(|e| classify("postgres export: transaction id", &e))?
-            .get(0);
         tx.commit()
             .await
             .map_err(|e| classify("postgres export: commit tx", &e))?;
@@ -380,14 +376,14 @@ impl PostgresSink {
     }
 
     /// Takes the partition's advisory lock in `tx`. Returns whether the table must be verified
-    /// rather than trusted to hold our last export: another writer held the lock, or the
-    /// partition changed since (`known` is our memory of it, if any).
+    /// rather than trusted to hold our last export (another writer held the lock, or the
+    /// partition changed since; `known` is our memory of it, if any), and the transaction's id.
     async fn lock(
         &self,
         tx: &Transaction<'_>,
         partition: &Partition,
         known: Option<&Applied>,
-    ) -> Result<bool, SinkError> {
+    ) -> Result<(bool, String), SinkError> {
         let key = lock_key(&[
             "export",
             &self.config.schema,
@@ -396,11 +392,15 @@ impl PostgresSink {
             &partition.name,
             &partition.cluster,
         ]);
-        let free: bool = tx
-            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&key])
+        // The transaction id is assigned now: every row this export writes carries it.
+        let row = tx
+            .query_one(
+                "SELECT pg_try_advisory_xact_lock($1), pg_current_xact_id()::xid::text",
+                &[&key],
+            )
             .await
-            .map_err(|e| classify("postgres export: lock", &e))?
-            .get(0);
+            .map_err(|e| classify("postgres export: lock", &e))?;
+        let (free, xid): (bool, String) = (row.get(0), row.get(1));
         if !free {
             // Another writer holds this partition: wait for it, then trust the table, not the
             // memory of our last export.
@@ -408,15 +408,15 @@ impl PostgresSink {
                 .await
                 .map_err(|e| classify("postgres export: lock", &e))?;
             debug!(%partition, "another writer held the partition: verifying against the table");
-            return Ok(true);
+            return Ok((true, xid));
         }
         if let Some(applied) = known
             && !self.untouched_since(tx, partition, applied).await?
         {
             debug!(%partition, "the partition changed since our last export: verifying");
-            return Ok(true);
+            return Ok((true, xid));
         }
-        Ok(false)
+        Ok((false, xid))
     }
 
     /// Whether the partition still holds exactly what our last export left: as many rows, none
