@@ -739,6 +739,35 @@ mod table {
     }
 
     #[tokio::test]
+    async fn a_table_of_another_layout_is_refused_with_the_column() {
+        let client = support::admin().await;
+        let schema = support::unique("kt_layout");
+        support::schema(&client, &schema).await;
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE \"{schema}\".inventory (inventory_namespace TEXT, inventory_name TEXT, \
+                 target_name TEXT, source_uid TEXT, cluster TEXT, resource_namespace TEXT, \
+                 payload TEXT, exported_at TIMESTAMPTZ)"
+            ))
+            .await
+            .unwrap();
+        let error = export_error(&support::server_dsn(), &json!({}), "inventory", &schema).await;
+        assert_error(
+            &error,
+            ErrorClass::Terminal,
+            "column payload is text, the sink writes jsonb",
+        );
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE \"{schema}\".inventory DROP COLUMN cluster"
+            ))
+            .await
+            .unwrap();
+        let error = export_error(&support::server_dsn(), &json!({}), "inventory", &schema).await;
+        assert_error(&error, ErrorClass::Terminal, "has no column cluster (text)");
+    }
+
+    #[tokio::test]
     async fn authentication_database_table_and_permission_failures_are_classified() {
         let client = support::admin().await;
         let schema = support::unique("kt_fail");
@@ -1219,7 +1248,10 @@ mod docs {
             let block = |text: &str, fence: &str| -> (String, usize) {
                 let start = text.find(fence).expect("a fenced block after the mark") + fence.len();
                 let end = start + text[start..].find("\n```").expect("a closing fence");
-                (text[start..end].trim_start_matches('\n').to_owned(), end + 4)
+                (
+                    text[start..end].trim_start_matches('\n').to_owned(),
+                    end + 4,
+                )
             };
             let (sql, used) = block(rest, "```sql");
             let (expected, _) = block(&rest[used..], "```text");
@@ -1243,7 +1275,11 @@ mod docs {
         let export = |rows: Vec<TargetRow>, minutes_ago: i64| {
             ExportBatch::builder(
                 fleet.clone(),
-                SinkId::new("platform".parse().unwrap(), SinkRole::Database, "db".parse().unwrap()),
+                SinkId::new(
+                    "platform".parse().unwrap(),
+                    SinkRole::Database,
+                    "db".parse().unwrap(),
+                ),
                 Arc::new(Snapshot::new(rows)),
             )
             .exported_at(chrono::Utc::now() - chrono::Duration::minutes(minutes_ago))

@@ -202,14 +202,19 @@ impl PostgresSink {
                         .await
                         .map_err(|e| classify("postgres ensure table: commit tx", &e))?;
                 }
-                self.check_layout(&client).await
+                self.check_layout(&client, false).await
             })
             .await?;
         Ok(())
     }
 
-    /// Checks that the table (and the history table) exist with the columns the sink writes.
-    async fn check_layout(&self, client: &tokio_postgres::Client) -> Result<(), SinkError> {
+    /// Checks that the table (and the history table) exist with the columns the sink writes;
+    /// with `allow_missing`, only the tables that exist are checked.
+    async fn check_layout(
+        &self,
+        client: &tokio_postgres::Client,
+        allow_missing: bool,
+    ) -> Result<(), SinkError> {
         let mut tables = vec![(self.config.table.clone(), self.config.table_ref(), false)];
         if self.config.history {
             tables.push((
@@ -231,6 +236,9 @@ impl PostgresSink {
                 )
                 .await
                 .map_err(|e| classify("postgres check table", &e))?;
+            if rows.is_empty() && allow_missing {
+                continue;
+            }
             if rows.is_empty() {
                 return Err(SinkError::misconfigured(format!(
                     "postgres table {reference} does not exist (provisioning.mode={}){}",
@@ -714,7 +722,7 @@ impl Sink for PostgresSink {
                 .await
                 .map_err(|e| classify("postgres ping", &e))?;
             match self.config.mode {
-                ProvisioningMode::Existing => self.check_layout(&client).await,
+                ProvisioningMode::Existing => self.check_layout(&client, false).await,
                 ProvisioningMode::Ensure => {
                     let exists = client
                         .query_opt(
@@ -730,7 +738,8 @@ impl Sink for PostgresSink {
                             quote_ident(&self.config.schema)
                         )));
                     }
-                    Ok(())
+                    // A table that exists must have the layout the export writes.
+                    self.check_layout(&client, true).await
                 }
             }
         };
