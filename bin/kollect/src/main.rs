@@ -15,6 +15,7 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
+    output::set_quiet(args.log.quiet);
     if let Err(error) = telemetry::init(&args.log) {
         output::error_line(&format!("error: {error:#}"));
         return ExitCode::from(cli::EXIT_INTERNAL);

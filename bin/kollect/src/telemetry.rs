@@ -14,6 +14,10 @@ pub(crate) struct LogArgs {
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "KOLLECT_LOG_FORMAT")]
     pub(crate) log_format: LogFormat,
+    /// Only problems on stderr (lines starting `error` or `warning`): no summaries, no progress
+    /// bars. Results on stdout are unchanged.
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
 }
 
 /// Log line format.

@@ -1117,3 +1117,55 @@ async fn contexts_run_together_and_the_worst_exit_code_wins() {
         .collect();
     assert_eq!(images, [&json!("a:1"), &json!("b:1")]);
 }
+
+#[test]
+fn quiet_keeps_only_problems_on_stderr() {
+    let root = tempfile::tempdir().unwrap();
+    let config = quickstart_config(root.path(), true);
+    let out = run(kollect()
+        .args(["collect", "--quiet"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--from-dir")
+        .arg(quickstart("cluster")));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(
+        lines[0].starts_with("warning: ")
+            && lines[0].ends_with(
+                "parquet files are binary: they are queryable (e.g. with DuckDB) but do not diff"
+            ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        git(
+            &root.path().join("quickstart-out/inventory.git"),
+            &["rev-list", "--count", "main"]
+        )
+        .trim(),
+        "7",
+        "written all the same"
+    );
+
+    let config = self::config();
+    let cluster = dump(&[
+        deployment("shop", "web", "web", Some("nginx:1.27")),
+        deployment("shop", "empty", "web", None),
+    ]);
+    let out = run(kollect()
+        .args(["collect", "-q", "--output", "-"])
+        .arg("--config")
+        .arg(config.path())
+        .arg("--from-dir")
+        .arg(cluster.path()));
+    assert_eq!(out.code, 1);
+    assert_eq!(records(&out.stdout).len(), 1, "stdout unchanged");
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("warning: context ") && out.stderr.contains("shop/empty"),
+        "{}",
+        out.stderr
+    );
+}

@@ -6,6 +6,7 @@ mod config;
 mod http;
 mod live;
 mod preview;
+mod progress;
 mod run;
 mod secrets;
 mod sinks;
@@ -28,6 +29,7 @@ use serde_json::value::RawValue;
 
 pub(crate) use self::write::Format;
 use self::{
+    progress::ContextProgress,
     run::{Options, TargetOutcome},
     source::Source,
     write::{DEFAULT_PATH_TEMPLATE, Record, Written},
@@ -162,10 +164,9 @@ async fn each_context(
         .map(|context| {
             let options = &options;
             async move {
-                (
-                    context,
-                    run::collect(config, &context.source, options).await,
-                )
+                let progress = ContextProgress::listing(&context.name, config.targets.len());
+                let outcomes = run::collect(config, &context.source, options, &progress).await;
+                (context, outcomes)
             }
         })
         .buffered(MAX_PARALLEL_CONTEXTS);
@@ -468,8 +469,11 @@ async fn run_sinks(args: &CollectArgs, config: &config::Config) -> Result<u8> {
     })
     .await?;
     let mut worst_export = EXIT_OK;
+    let sink_names: Vec<String> = built.iter().map(|b| b.id.to_string()).collect();
     for (context, outcomes, code) in collected {
         let cluster = args.source.cluster.as_deref().unwrap_or(&context);
+        let targets = outcomes.iter().filter(|o| o.snapshot.is_some()).count();
+        let _progress = ContextProgress::exporting(&context, targets, &sink_names);
         let exported = sinks::export(&built, &context, cluster, &outcomes, code).await;
         worst_export = worst_export.max(exported);
     }

@@ -20,6 +20,7 @@ use tracing::Instrument as _;
 
 use super::{
     config::{Config, namespace_of},
+    progress::ContextProgress,
     source::{ListFailure, Source},
 };
 
@@ -66,6 +67,7 @@ pub(crate) async fn collect(
     config: &Config,
     source: &Source,
     options: &Options,
+    progress: &ContextProgress,
 ) -> Result<Vec<TargetOutcome>, ListFailure> {
     let namespaces = source.namespaces().await?;
     let by_name: HashMap<String, NamespaceInfo> = namespaces
@@ -78,6 +80,7 @@ pub(crate) async fn collect(
         let Some(profile) = config.profile_of(target) else {
             continue; // refused when the config was loaded
         };
+        progress.kind(&profile.spec.target_gvk.kind);
         let span = tracing::info_span!(
             "target",
             target = %format!("{}/{}", namespace_of(&target.metadata), target.metadata.name.as_deref().unwrap_or_default())
@@ -85,6 +88,7 @@ pub(crate) async fn collect(
         let outcome = collect_target(target, profile, source, &namespaces, &by_name, options)
             .instrument(span)
             .await;
+        progress.target_done();
         outcomes.push(outcome);
     }
     Ok(outcomes)

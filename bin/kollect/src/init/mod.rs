@@ -80,7 +80,7 @@ fn finish(result: Result<wizard::Done, wizard::Stop>) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Err(wizard::Stop::Cancelled) => {
-            output::error_line("cancelled: nothing was written");
+            output::terminal_line("cancelled: nothing was written");
             Ok(EXIT_INVALID)
         }
         Err(wizard::Stop::Failed(message)) => {

@@ -108,7 +108,7 @@ impl Prompter for Terminal {
     }
 
     fn say(&mut self, text: &str) {
-        crate::output::error_line(text);
+        crate::output::terminal_line(text);
     }
 }
 
