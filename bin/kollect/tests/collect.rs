@@ -200,7 +200,7 @@ fn bad_config_stops_before_any_cluster_with_file_line_and_field() {
     .unwrap();
     std::fs::write(
         config.path().join("sink.yaml"),
-        "apiVersion: kollect.dev/v1alpha1\nkind: KollectDatabaseSink\nmetadata: {name: s, namespace: shop}\nspec:\n  type: postgres\n  postgres: {databaseRef: {name: dsn}, table: items}\n",
+        "apiVersion: kollect.dev/v1alpha1\nkind: KollectEventSink\nmetadata: {name: s, namespace: shop}\nspec:\n  type: nats\n  nats: {url: \"nats://nats.example.org:4222\", subject: inventory}\n",
     )
     .unwrap();
     let out = run(kollect()
@@ -216,7 +216,7 @@ fn bad_config_stops_before_any_cluster_with_file_line_and_field() {
     );
     assert!(
         out.stderr.contains(
-            "sink.yaml:1: KollectDatabaseSink/shop/s: database and event sinks are not available"
+            "sink.yaml:1: KollectEventSink/shop/s: event sinks (kafka, nats) are not available"
         ),
         "{}",
         out.stderr
@@ -553,7 +553,7 @@ fn the_quickstart_to_files_keeps_its_go_meaning() {
         .arg(&cluster));
     assert_eq!(refused.code, 2);
     assert!(
-        refused.stderr.contains("has 2 KollectSnapshotSink(s)"),
+        refused.stderr.contains("has 2 sink(s)"),
         "{}",
         refused.stderr
     );

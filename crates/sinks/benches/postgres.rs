@@ -243,7 +243,10 @@ async fn main() {
         let fresh = sink("kbench_load");
         let (took, receipt) = timed(
             &fresh,
-            &batch(with_changes(&big, RUNS + 10 + run, &[4242]), 2000 + run as i64),
+            &batch(
+                with_changes(&big, RUNS + 10 + run, &[4242]),
+                2000 + run as i64,
+            ),
         )
         .await;
         assert_eq!((receipt.rows_upserted, receipt.rows_deleted), (1, 0));

@@ -9,7 +9,9 @@ use std::{
 
 use kollect_api::{
     manifest::{self, MAX_FILE_BYTES},
-    v1alpha1::{KollectObject, KollectProfile, KollectSnapshotSink, KollectTarget},
+    v1alpha1::{
+        KollectDatabaseSink, KollectObject, KollectProfile, KollectSnapshotSink, KollectTarget,
+    },
     validation::{self, FieldPath, Settings, Subject},
 };
 use serde_json::Value;
@@ -55,11 +57,18 @@ pub(crate) struct Config {
     pub(crate) warnings: Vec<String>,
     /// Snapshot sinks, in file order.
     pub(crate) sinks: Vec<Located<KollectSnapshotSink>>,
+    /// Database sinks, in file order.
+    pub(crate) database_sinks: Vec<Located<KollectDatabaseSink>>,
     /// The Secrets, `${env:NAME}` values resolved.
     pub(crate) secrets: SecretStore,
 }
 
 impl Config {
+    /// Number of sinks of every family.
+    pub(crate) fn sink_count(&self) -> usize {
+        self.sinks.len() + self.database_sinks.len()
+    }
+
     /// The profile a target uses.
     pub(crate) fn profile_of(&self, target: &KollectTarget) -> Option<&KollectProfile> {
         let key = (
@@ -277,11 +286,15 @@ fn add(
             object: sink,
             place,
         }),
-        KollectObject::DatabaseSink(_) | KollectObject::EventSink(_) => {
+        KollectObject::DatabaseSink(sink) => config.database_sinks.push(Located {
+            object: sink,
+            place,
+        }),
+        KollectObject::EventSink(_) => {
             errors.push(ConfigError {
                 place,
                 object: label,
-                message: "database and event sinks are not available in this build of `kollect collect` yet (they come with their backends); use a KollectSnapshotSink (git, s3, gcs) or --output".into(),
+                message: "event sinks (kafka, nats) are not available in this build of `kollect collect` yet (they come with their backends); use a KollectSnapshotSink (git, s3, gcs), a KollectDatabaseSink (postgres) or --output".into(),
             });
         }
         KollectObject::ClusterTarget(_)

@@ -232,7 +232,7 @@ pub(crate) fn load_folder(dir: &Path) -> Result<(usize, usize, usize), Vec<Strin
             (
                 config.profiles.len(),
                 config.targets.len(),
-                config.sinks.len(),
+                config.sink_count(),
             )
         })
         .map_err(|errors| errors.iter().map(ToString::to_string).collect())
@@ -410,14 +410,14 @@ fn destination(args: &CollectArgs) -> Result<Destination, String> {
 
 /// The flags' destination checked against the sinks of the config folder.
 fn with_sinks(destination: Destination, config: &config::Config) -> Result<Destination, String> {
-    let sinks = config.sinks.len();
+    let sinks = config.sink_count();
     match destination {
         Destination::Sinks if sinks == 0 => Err(
-            "nowhere to write: give --output DIR (files), --output - (records on stdout) or --dry-run, or put a KollectSnapshotSink in the config folder"
+            "nowhere to write: give --output DIR (files), --output - (records on stdout) or --dry-run, or put a KollectSnapshotSink or KollectDatabaseSink in the config folder"
                 .into(),
         ),
         Destination::Folder(_) | Destination::Stdout(_) if sinks > 0 => Err(format!(
-            "the config folder has {sinks} KollectSnapshotSink(s), which are where envelopes go: drop --output, or move the sinks out of the folder"
+            "the config folder has {sinks} sink(s), which are where envelopes go: drop --output, or move the sinks out of the folder"
         )),
         other => Ok(other),
     }

@@ -1,19 +1,23 @@
-//! The snapshot sinks of the config folder: resolved (Secrets, CA), built with the backends this
-//! binary links, and fed one envelope per target.
+//! The sinks of the config folder (snapshot and database): resolved (Secrets, CA), built with
+//! the backends this binary links, and fed one snapshot per target.
 
 use std::{path::PathBuf, sync::Arc};
 
 use kollect_api::{
+    k8s::ObjectMeta,
     names::{NamespaceName, ObjectName},
-    v1alpha1::{KollectSnapshotSink, SecretReference, SnapshotSinkType},
+    v1alpha1::{DatabaseSinkType, KollectSnapshotSink, SecretReference, SnapshotSinkType, TlsSpec},
 };
 use kollect_export::{
     ExportBatch, InventoryKey, Layers, ResolvedSinkSpec, Secrets, Sink, SinkExt as _, SinkFactory,
     SinkId, SinkSpec, SinkType,
 };
-use kollect_sinks::snapshot::{
-    git::{GitSinkFactory, init_local_remote},
-    object_store::{AmbientCredentials, ObjectStoreSinkFactory, StaticTypeHints},
+use kollect_sinks::{
+    database::postgres::PostgresSinkFactory,
+    snapshot::{
+        git::{GitSinkFactory, init_local_remote},
+        object_store::{AmbientCredentials, ObjectStoreSinkFactory, StaticTypeHints},
+    },
 };
 
 use super::{
@@ -48,7 +52,21 @@ pub(crate) fn build(config: &Config) -> Result<Vec<Built>, Vec<String>> {
             namespace_of(&sink.metadata),
             sink.metadata.name.as_deref().unwrap_or_default()
         );
-        match resolve(config, sink).and_then(|resolved| {
+        let secret_ref = sink
+            .spec
+            .git
+            .as_ref()
+            .and_then(|g| g.auth.as_ref())
+            .and_then(|a| a.secret_ref.as_ref())
+            .or(sink.spec.common.secret_ref.as_ref());
+        match resolve(
+            config,
+            &sink.metadata,
+            SinkSpec::Snapshot(sink.spec.clone()),
+            secret_ref,
+            sink.spec.common.tls.as_ref(),
+        )
+        .and_then(|resolved| {
             let id = resolved.id().clone();
             let backend = match sink.spec.sink_type {
                 SnapshotSinkType::Git => {
@@ -72,11 +90,67 @@ pub(crate) fn build(config: &Config) -> Result<Vec<Built>, Vec<String>> {
             Err(message) => errors.push(format!("{label}: {message}")),
         }
     }
+    for located in &config.database_sinks {
+        let sink = &located.object;
+        let label = format!(
+            "{}: KollectDatabaseSink/{}/{}",
+            located.place,
+            namespace_of(&sink.metadata),
+            sink.metadata.name.as_deref().unwrap_or_default()
+        );
+        match build_database(config, sink, &layers) {
+            Ok(sink) => built.push(sink),
+            Err(message) => errors.push(format!("{label}: {message}")),
+        }
+    }
     if errors.is_empty() {
         Ok(built)
     } else {
         Err(errors)
     }
+}
+
+/// Builds one database sink of the config folder.
+fn build_database(
+    config: &Config,
+    sink: &kollect_api::v1alpha1::KollectDatabaseSink,
+    layers: &Layers,
+) -> Result<Built, String> {
+    let database_ref = match sink.spec.sink_type {
+        DatabaseSinkType::Postgres => sink.spec.postgres.as_ref().map(|p| &p.database_ref),
+        DatabaseSinkType::Mongodb => sink.spec.mongodb.as_ref().map(|m| &m.database_ref),
+        DatabaseSinkType::Bigquery => sink
+            .spec
+            .bigquery
+            .as_ref()
+            .and_then(|b| b.secret_ref.as_ref()),
+    };
+    resolve(
+        config,
+        &sink.metadata,
+        SinkSpec::Database(sink.spec.clone()),
+        database_ref,
+        sink.spec.common.tls.as_ref(),
+    )
+    .and_then(|resolved| {
+        let id = resolved.id().clone();
+        let backend = match sink.spec.sink_type {
+            DatabaseSinkType::Postgres => PostgresSinkFactory.build(&resolved),
+            DatabaseSinkType::Mongodb | DatabaseSinkType::Bigquery => {
+                return Err(format!(
+                    "type {} is not available in this build of `kollect collect` yet; use type postgres",
+                    sink.spec.sink_type
+                ));
+            }
+        }
+        .map_err(|e| error_chain(&e))?;
+        let sink_type = SinkType::from(sink.spec.sink_type);
+        Ok(Built {
+            sink: backend.layered(layers, &id, sink_type),
+            id,
+            cluster: sink.spec.common.cluster.clone().filter(|c| !c.is_empty()),
+        })
+    })
 }
 
 /// Where the Git sink keeps its clones: `$XDG_CACHE_HOME/kollect`, else `~/.cache/kollect`.
@@ -111,33 +185,28 @@ fn prepare_local_git(sink: &KollectSnapshotSink) -> Result<(), String> {
     }
 }
 
-/// The sink with its Secret and CA read from the config folder.
-fn resolve(config: &Config, sink: &KollectSnapshotSink) -> Result<ResolvedSinkSpec, String> {
-    let namespace = namespace_of(&sink.metadata);
-    let name = sink.metadata.name.clone().unwrap_or_default();
+/// The sink with its Secret (`secret_ref`: the credentials reference of its type) and CA read
+/// from the config folder.
+fn resolve(
+    config: &Config,
+    metadata: &ObjectMeta,
+    spec: SinkSpec,
+    secret_ref: Option<&SecretReference>,
+    tls: Option<&TlsSpec>,
+) -> Result<ResolvedSinkSpec, String> {
+    let namespace = namespace_of(metadata);
+    let name = metadata.name.clone().unwrap_or_default();
     let mut resolved = ResolvedSinkSpec::new(
         NamespaceName::try_from(namespace.clone())
             .map_err(|e| format!("metadata.namespace: {e}"))?,
         ObjectName::try_from(name).map_err(|e| format!("metadata.name: {e}"))?,
-        SinkSpec::Snapshot(sink.spec.clone()),
+        spec,
     );
-    let git_secret = sink
-        .spec
-        .git
-        .as_ref()
-        .and_then(|g| g.auth.as_ref())
-        .and_then(|a| a.secret_ref.as_ref());
-    if let Some(reference) = git_secret.or(sink.spec.common.secret_ref.as_ref()) {
+    if let Some(reference) = secret_ref {
         let data = secret(config, &namespace, reference)?;
         resolved = resolved.with_secrets(Secrets::new(data.clone()));
     }
-    if let Some(reference) = sink
-        .spec
-        .common
-        .tls
-        .as_ref()
-        .and_then(|t| t.ca_secret_ref.as_ref())
-    {
+    if let Some(reference) = tls.and_then(|t| t.ca_secret_ref.as_ref()) {
         let data = secret(config, &namespace, reference)?;
         // sinks spec §2.5: the first non-empty of these keys.
         if let Some(pem) = ["tls.crt", "ca.crt", "ca.pem"]
