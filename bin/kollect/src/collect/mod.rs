@@ -462,11 +462,8 @@ async fn run_sinks(args: &CollectArgs, config: &config::Config) -> Result<u8> {
     })
     .await?;
     let mut worst_export = EXIT_OK;
-    let sink_names: Vec<String> = built.iter().map(|b| b.id.to_string()).collect();
     for (context, outcomes, code) in collected {
         let cluster = args.source.cluster.as_deref().unwrap_or(&context);
-        let targets = outcomes.iter().filter(|o| o.snapshot.is_some()).count();
-        let _progress = ContextProgress::exporting(&context, targets, &sink_names);
         let exported = sinks::export(&built, &context, cluster, &outcomes, code).await;
         worst_export = worst_export.max(exported);
     }

@@ -1,5 +1,5 @@
 //! Progress bars while `collect` and `preview` work: one per context while its targets' kinds
-//! are listed, one per context while its snapshots go to the sinks. Drawn on stderr only when
+//! are listed, one per context and sink while its snapshots go to the sinks. Drawn on stderr only when
 //! it is a terminal and `--quiet` is not set; hidden otherwise, so logs and tests see the same
 //! output as without them. Each bar is cleared when its step ends.
 
@@ -24,20 +24,18 @@ impl ContextProgress {
         Self(bar)
     }
 
-    /// `prod-eu ⠙ exporting 7 target(s) to inventory/snapshot/history, …`.
-    pub(crate) fn exporting(context: &str, targets: usize, sinks: &[String]) -> Self {
-        let bar = crate::output::progress().add(ProgressBar::new_spinner());
-        bar.set_style(style("{prefix} {spinner} {msg} ({elapsed})"));
-        bar.set_prefix(context.to_owned());
-        bar.set_message(format!(
-            "exporting {targets} target(s) to {}",
-            sinks.join(", ")
+    /// `prod-eu → inventory/snapshot/history [=====>    ] 3/7 targets · shop/web`.
+    pub(crate) fn exporting(context: &str, sink: &str, targets: usize) -> Self {
+        let bar = crate::output::progress().add(ProgressBar::new(targets as u64));
+        bar.set_style(style(
+            "{prefix} [{bar:24}] {pos}/{len} targets · {msg} ({elapsed})",
         ));
+        bar.set_prefix(format!("{context} → {sink}"));
         bar.enable_steady_tick(TICK);
         Self(bar)
     }
 
-    /// The kind now being listed.
+    /// The kind now being listed, or the target now being exported.
     pub(crate) fn kind(&self, kind: &str) {
         self.0.set_message(kind.to_owned());
     }
@@ -68,7 +66,7 @@ mod tests {
     fn templates_parse_and_hidden_bars_count() {
         for template in [
             "{prefix} [{bar:24}] {pos}/{len} targets · listing {msg}",
-            "{prefix} {spinner} {msg} ({elapsed})",
+            "{prefix} [{bar:24}] {pos}/{len} targets · {msg} ({elapsed})",
         ] {
             assert!(ProgressStyle::with_template(template).is_ok(), "{template}");
         }

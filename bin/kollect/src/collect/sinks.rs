@@ -22,6 +22,7 @@ use kollect_sinks::{
 
 use super::{
     config::{Config, namespace_of},
+    progress::ContextProgress,
     run::TargetOutcome,
 };
 use crate::output;
@@ -282,7 +283,9 @@ pub(crate) async fn export(
     }
     for built in sinks {
         let (mut written, mut unchanged) = (0, 0);
+        let progress = ContextProgress::exporting(context, &built.id.to_string(), targets.len());
         for (outcome, inventory, snapshot) in &targets {
+            progress.kind(&format!("{}/{}", outcome.namespace, outcome.name));
             let batch =
                 ExportBatch::builder(inventory.clone(), built.id.clone(), Arc::clone(snapshot))
                     .cluster(built.cluster.as_deref().unwrap_or(cluster))
@@ -302,7 +305,9 @@ pub(crate) async fn export(
                     ));
                 }
             }
+            progress.target_done();
         }
+        drop(progress);
         delivered |= written + unchanged > 0;
         output::error_line(&format!(
             "context {context}: sink {}: {written} target(s) written, {unchanged} unchanged",
