@@ -457,6 +457,13 @@ impl<S: Sink> Sink for CircuitBreaker<S> {
         self.inner.probe().await
     }
 
+    async fn stored(
+        &self,
+        batch: &ExportBatch,
+    ) -> Result<Option<Vec<kollect_aggregate::TargetRow>>, SinkError> {
+        self.inner.stored(batch).await
+    }
+
     async fn export(&self, batch: &ExportBatch) -> Result<ExportReceipt, SinkError> {
         let permit = self.breaker.acquire(Instant::now())?;
         let result = self.inner.export(batch).await;

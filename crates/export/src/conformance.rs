@@ -66,6 +66,7 @@
 //! | [`oversize_row_fails_without_partial_write`] | `PayloadTooLarge`, nothing written or claimed (Q1) |
 //! | [`retry_after_transient_failure_lands_once`] | a retried export lands exactly once |
 //! | [`concurrent_exports_do_not_interfere`] | two inventories exported at once keep their own state |
+//! | [`stored_rows_are_what_was_exported`] | a backend that reads back ([`Sink::stored`]) reads what it holds, and writes nothing doing so |
 //!
 //! Each case uses its own prefix (`<case>_<random>`: lowercase letters, digits and `_`), so
 //! cases can run in parallel against one server, and a re-run never sees an old run's data.
@@ -136,6 +137,7 @@ macro_rules! conformance_tests {
             oversize_row_fails_without_partial_write,
             retry_after_transient_failure_lands_once,
             concurrent_exports_do_not_interfere,
+            stored_rows_are_what_was_exported,
         );
     };
     (@cases $harness:expr; $($case:ident,)+) => {
@@ -160,6 +162,7 @@ pub async fn run_all(harness: &dyn Harness) {
     oversize_row_fails_without_partial_write(harness).await;
     retry_after_transient_failure_lands_once(harness).await;
     concurrent_exports_do_not_interfere(harness).await;
+    stored_rows_are_what_was_exported(harness).await;
 }
 
 /// A reachable, well-configured backend passes its probe.
@@ -342,6 +345,42 @@ pub async fn concurrent_exports_do_not_interfere(harness: &dyn Harness) {
     case.assert_holds(&fleet, &fleet_rows).await;
 }
 
+/// A backend that can read its destination back ([`Sink::stored`]) returns exactly the rows it
+/// holds — none before the first export — and reading writes nothing. Backends that cannot
+/// (`Ok(None)`) pass.
+pub async fn stored_rows_are_what_was_exported(harness: &dyn Harness) {
+    let case = Case::new(harness, "stored_rows_are_what_was_exported").await;
+    let apps = inventory("apps");
+    let v1 = apps_v1();
+    let before = case
+        .sink
+        .stored(&case.batch(&apps, &v1, 1))
+        .await
+        .unwrap_or_else(|error| panic!("read back before any export: {error}"));
+    let Some(before) = before else {
+        return;
+    };
+    assert!(
+        before.is_empty(),
+        "nothing is stored before the first export: {before:?}"
+    );
+    case.export(&case.batch(&apps, &v1, 1)).await;
+    let writes = case.writes().await;
+    let v2 = apps_v2();
+    let stored = case
+        .sink
+        .stored(&case.batch(&apps, &v2, 2))
+        .await
+        .unwrap_or_else(|error| panic!("read back: {error}"))
+        .expect("a backend that read back once reads back again");
+    assert_eq!(
+        Snapshot::new(stored).items_json(),
+        v1.items_json(),
+        "the stored rows are the last export's, not the batch's"
+    );
+    assert_eq!(case.writes().await, writes, "reading back writes nothing");
+}
+
 /// Ceiling that splits the multipart snapshot (three 220-byte payloads) into parts.
 const MULTIPART_CEILING: usize = 900;
 
@@ -456,6 +495,10 @@ impl Sink for Flaky {
 
     async fn probe(&self) -> Result<(), SinkError> {
         self.inner.probe().await
+    }
+
+    async fn stored(&self, batch: &ExportBatch) -> Result<Option<Vec<TargetRow>>, SinkError> {
+        self.inner.stored(batch).await
     }
 
     async fn export(&self, batch: &ExportBatch) -> Result<ExportReceipt, SinkError> {

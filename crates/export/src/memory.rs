@@ -250,4 +250,8 @@ impl Sink for InMemorySink {
         self.begin().await?;
         self.store(batch)
     }
+
+    async fn stored(&self, batch: &ExportBatch) -> Result<Option<Vec<TargetRow>>, SinkError> {
+        Ok(Some(self.rows(batch.inventory())))
+    }
 }

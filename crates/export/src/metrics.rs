@@ -286,6 +286,13 @@ impl<S: Sink> Sink for Instrumented<S> {
         self.inner.role()
     }
 
+    async fn stored(
+        &self,
+        batch: &ExportBatch,
+    ) -> Result<Option<Vec<kollect_aggregate::TargetRow>>, SinkError> {
+        self.inner.stored(batch).await
+    }
+
     async fn probe(&self) -> Result<(), SinkError> {
         let result = self.inner.probe().await;
         let outcome = if result.is_ok() {

@@ -174,6 +174,13 @@ impl<S: Sink> Sink for Retrying<S> {
     async fn export(&self, batch: &ExportBatch) -> Result<ExportReceipt, SinkError> {
         self.run("export", || self.inner.export(batch)).await
     }
+
+    async fn stored(
+        &self,
+        batch: &ExportBatch,
+    ) -> Result<Option<Vec<kollect_aggregate::TargetRow>>, SinkError> {
+        self.run("read back", || self.inner.stored(batch)).await
+    }
 }
 
 #[cfg(test)]

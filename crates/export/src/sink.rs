@@ -14,6 +14,7 @@
 use std::{collections::BTreeMap, fmt, sync::Arc};
 
 use async_trait::async_trait;
+use kollect_aggregate::TargetRow;
 use kollect_api::{
     names::{NamespaceName, ObjectName},
     v1alpha1::{DatabaseSinkSpec, EventSinkSpec, SinkCommonSpec, SinkFamily, SnapshotSinkSpec},
@@ -52,6 +53,15 @@ pub trait Sink: fmt::Display + Send + Sync + 'static {
 
     /// Writes the batch's state of its inventory.
     async fn export(&self, batch: &ExportBatch) -> Result<ExportReceipt, SinkError>;
+
+    /// What the destination holds now for the batch's inventory (and cluster), read back as
+    /// rows without writing anything: `kollect collect --dry-run` compares it with the batch to
+    /// say what an export would add, change and remove. `Ok(None)` when this backend cannot
+    /// read its destination back (the default).
+    async fn stored(&self, batch: &ExportBatch) -> Result<Option<Vec<TargetRow>>, SinkError> {
+        let _ = batch;
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -67,6 +77,10 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
     async fn export(&self, batch: &ExportBatch) -> Result<ExportReceipt, SinkError> {
         (**self).export(batch).await
     }
+
+    async fn stored(&self, batch: &ExportBatch) -> Result<Option<Vec<TargetRow>>, SinkError> {
+        (**self).stored(batch).await
+    }
 }
 
 #[async_trait]
@@ -81,6 +95,10 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
 
     async fn export(&self, batch: &ExportBatch) -> Result<ExportReceipt, SinkError> {
         (**self).export(batch).await
+    }
+
+    async fn stored(&self, batch: &ExportBatch) -> Result<Option<Vec<TargetRow>>, SinkError> {
+        (**self).stored(batch).await
     }
 }
 

@@ -86,6 +86,22 @@ impl<S: Sink> Sink for Timed<S> {
             })?
     }
 
+    async fn stored(
+        &self,
+        batch: &ExportBatch,
+    ) -> Result<Option<Vec<kollect_aggregate::TargetRow>>, SinkError> {
+        let limit = self.timeouts.export;
+        tokio::time::timeout(limit, self.inner.stored(batch))
+            .await
+            .map_err(|elapsed| {
+                SinkError::timeout(format!(
+                    "reading back {} did not finish within {limit:?}",
+                    self.inner
+                ))
+                .with_source(elapsed)
+            })?
+    }
+
     async fn export(&self, batch: &ExportBatch) -> Result<ExportReceipt, SinkError> {
         let limit = self.timeouts.export;
         tokio::time::timeout(limit, self.inner.export(batch))

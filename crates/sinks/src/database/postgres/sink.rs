@@ -753,6 +753,49 @@ impl Sink for PostgresSink {
             })?
     }
 
+    async fn stored(&self, batch: &ExportBatch) -> Result<Option<Vec<TargetRow>>, SinkError> {
+        let partition = Partition::of(batch, Some(&self.config.cluster));
+        let client = self.client("connect postgres").await?;
+        // Read only: a table that does not exist yet holds nothing (it is not created here).
+        let exists: bool = client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&self.config.table_ref()],
+            )
+            .await
+            .map_err(|e| classify("postgres read back", &e))?
+            .get(0);
+        if !exists {
+            return Ok(Some(Vec::new()));
+        }
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT payload::text FROM {} WHERE inventory_namespace = $1 \
+                     AND inventory_name = $2 AND cluster = $3",
+                    self.config.table_ref()
+                ),
+                &[&partition.namespace, &partition.name, &partition.cluster],
+            )
+            .await
+            .map_err(|e| classify("postgres read back", &e))?;
+        let mut array = String::from("[");
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                array.push(',');
+            }
+            array.push_str(row.get::<_, &str>(0));
+        }
+        array.push(']');
+        kollect_export::decode(array.as_bytes())
+            .map(|decoded| Some(decoded.items))
+            .map_err(|error| {
+                SinkError::invalid_payload(format!(
+                    "postgres read back: a stored payload is not an export item: {error}"
+                ))
+            })
+    }
+
     async fn export(&self, batch: &ExportBatch) -> Result<ExportReceipt, SinkError> {
         let partition = Partition::of(batch, Some(&self.config.cluster));
         let span = info_span!(
