@@ -17,6 +17,9 @@
 # client's fetch and its push).
 set -euo pipefail
 
+# shellcheck source=apt-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt-lib.sh"
+
 BACKEND_DEFAULT=/usr/lib/git-core/git-http-backend
 
 die() {
@@ -30,12 +33,7 @@ install() {
   [ -e /usr/lib/lighttpd/mod_openssl.so ] || packages+=(lighttpd-mod-openssl)
   if [ "${#packages[@]}" -gt 0 ]; then
     # Package lists may be missing on a fresh machine; update once, quietly, then install.
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      "${packages[@]}" >/dev/null 2>&1; then
-      apt-get update -qq >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${packages[@]}" >/dev/null
-    fi
+    kollect_apt_install "${packages[@]}"
   fi
   [ -x "$BACKEND_DEFAULT" ] || die "$BACKEND_DEFAULT is missing (install Debian's git package)"
 }

@@ -13,6 +13,9 @@
 #   git-ssh.sh stop DIR           stop a server started with `start` (by PID)
 set -euo pipefail
 
+# shellcheck source=apt-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt-lib.sh"
+
 die() {
   echo "git-ssh.sh: $*" >&2
   exit 1
@@ -20,12 +23,7 @@ die() {
 
 install() {
   if [ ! -x /usr/sbin/sshd ]; then
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      openssh-server >/dev/null 2>&1; then
-      apt-get update -qq >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        openssh-server >/dev/null
-    fi
+    kollect_apt_install openssh-server
   fi
   command -v git-receive-pack >/dev/null 2>&1 || die "git-receive-pack is not on PATH (install Debian's git package)"
 }

@@ -28,6 +28,7 @@ mod encode;
 mod error;
 mod layout;
 mod manifest;
+mod read;
 mod remote;
 mod sink;
 mod trust;

@@ -212,6 +212,31 @@ impl Sink for GitSink {
         }
     }
 
+    async fn stored(
+        &self,
+        batch: &ExportBatch,
+    ) -> Result<Option<Vec<kollect_api::row::TargetRow>>, SinkError> {
+        self.guard()?;
+        let cache = self.cache()?;
+        let key = Key {
+            sink: self.config.sink.to_string(),
+            cluster: batch
+                .cluster_or(Some(&self.config.layout.cluster))
+                .to_owned(),
+            inventory: batch.inventory().to_string(),
+        };
+        let config = Arc::clone(&self.config);
+        let guard = self.shared.lock_of(&cache).lock_owned().await;
+        let deadline = Instant::now() + EXPORT_DEADLINE;
+        tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            super::read::stored(&config, cache, &key, deadline)
+        })
+        .await
+        .map_err(|error| SinkError::other(format!("git read back: {error}")))?
+        .map_err(SinkError::from)
+    }
+
     async fn export(&self, batch: &ExportBatch) -> Result<ExportReceipt, SinkError> {
         let span = tracing::debug_span!(
             "git_export",
