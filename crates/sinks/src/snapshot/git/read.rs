@@ -30,7 +30,7 @@ pub(super) fn stored(
         return Ok(None);
     }
     let mut session = Session::open(config, cache, deadline)?;
-    let heads = session.sync(config.branch.as_ref().map(|b| b.as_str()))?;
+    let heads = session.sync(config.branch.as_ref().map(super::remote::Branch::as_str))?;
     let branch = config.branch_or(heads.default.as_ref());
     let Some(tip) = heads.branches.get(branch).copied() else {
         return Ok(Some(Vec::new()));
