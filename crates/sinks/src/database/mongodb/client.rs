@@ -18,7 +18,7 @@ use std::{
 
 use mongodb::{
     Client, Database,
-    bson::{Document, RawDocumentBuf, doc},
+    bson::{Bson, Document, RawDocumentBuf, doc},
     options::{ClientOptions, Tls as DriverTls, TlsOptions},
 };
 
@@ -192,6 +192,31 @@ impl Connection {
             stored.push(document);
         }
         Ok(stored)
+    }
+
+    /// The `payload` of every document of `partition` (a read back: nothing is created, a
+    /// missing collection holds nothing).
+    pub(crate) async fn read_payloads(&self, partition: &Partition) -> Result<Vec<Bson>, Error> {
+        let error = |failure: Failure| Error::ReadPartition {
+            namespace: self.namespace.clone(),
+            partition: partition.to_string(),
+            failure,
+            redactor: self.redactor.clone(),
+        };
+        let mut cursor = self
+            .database
+            .collection::<Document>(&self.collection)
+            .find(partition_filter(partition))
+            .projection(doc! { "_id": 0, "payload": 1 })
+            .batch_size(READ_BATCH)
+            .await
+            .map_err(|e| error(e.into()))?;
+        let mut payloads = Vec::new();
+        while cursor.advance().await.map_err(|e| error(e.into()))? {
+            let mut document = cursor.deserialize_current().map_err(|e| error(e.into()))?;
+            payloads.push(document.remove("payload").unwrap_or(Bson::Null));
+        }
+        Ok(payloads)
     }
 
     /// Sends one write command (`insert`, `update` or `delete`). A refused statement or write

@@ -596,6 +596,50 @@ impl WriteReply {
     }
 }
 
+/// Stored payloads back as rows: each payload as JSON (doubles as JSON numbers, which the
+/// canonical encoding prints as Go does: `2.0` as `2`), read by the export decoder.
+pub(crate) fn rows_of(payloads: Vec<Bson>) -> Result<Vec<TargetRow>, String> {
+    let items = payloads
+        .into_iter()
+        .map(json_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes =
+        serde_json::to_vec(&serde_json::Value::Array(items)).map_err(|error| error.to_string())?;
+    kollect_export::decode(&bytes)
+        .map(|decoded| decoded.items)
+        .map_err(|error| format!("a stored payload is not an export item: {error}"))
+}
+
+/// A payload value as JSON; types JSON cannot hold (dates, ids, binaries) are refused.
+fn json_of(value: Bson) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    Ok(match value {
+        Bson::Null => Value::Null,
+        Bson::Boolean(value) => Value::Bool(value),
+        Bson::Double(value) => serde_json::Number::from_f64(value)
+            .map(Value::Number)
+            .ok_or("a stored payload holds a non-finite number")?,
+        Bson::Int32(value) => Value::from(value),
+        Bson::Int64(value) => Value::from(value),
+        Bson::String(value) => Value::String(value),
+        Bson::Array(items) => {
+            Value::Array(items.into_iter().map(json_of).collect::<Result<_, _>>()?)
+        }
+        Bson::Document(document) => Value::Object(
+            document
+                .into_iter()
+                .map(|(key, value)| Ok((key, json_of(value)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => {
+            return Err(format!(
+                "a stored payload holds a {:?}, which JSON cannot",
+                other.element_type()
+            ));
+        }
+    })
+}
+
 /// A non-negative count of any numeric BSON type.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn number(value: &Bson) -> Option<u64> {

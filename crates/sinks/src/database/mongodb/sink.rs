@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use kollect_api::v1alpha1::ProvisioningMode;
 use kollect_export::{
     Digest, ExportBatch, ExportReceipt, ResolvedSinkSpec, Sink, SinkError, SinkFactory,
-    SinkRegistry, SinkRole, SinkType,
+    SinkRegistry, SinkRole, SinkType, TargetRow,
 };
 use tokio::sync::OnceCell;
 use tracing::Instrument as _;
@@ -399,6 +399,17 @@ impl Sink for MongoDbSink {
                 }
                 .into_sink_error())
             })
+    }
+
+    /// The rows the partition of `batch` holds, decoded from the payloads; connects (once) but
+    /// neither provisions nor writes: a missing collection holds nothing.
+    async fn stored(&self, batch: &ExportBatch) -> Result<Option<Vec<TargetRow>>, SinkError> {
+        let partition = Partition::of(batch, self.config.cluster());
+        let connection = self.connection().await?;
+        let payloads = connection.read_payloads(&partition).await?;
+        encode::rows_of(payloads)
+            .map(Some)
+            .map_err(|reason| SinkError::invalid_payload(format!("mongodb read back: {reason}")))
     }
 
     async fn export(&self, batch: &ExportBatch) -> Result<ExportReceipt, SinkError> {

@@ -712,3 +712,35 @@ fn write_replies_are_read() {
     );
     assert_eq!(WriteReply::read(&doc! { "ok": 1.0 }), WriteReply::default());
 }
+
+#[test]
+fn stored_payloads_read_back_as_the_rows_they_came_from() {
+    let items = vec![
+        item(
+            "team-a",
+            "api",
+            r#"{"image":"api:1.0","ports":[80,443],"ratio":0.5,"replicas":2}"#,
+        ),
+        item(
+            "",
+            "node",
+            r#"{"big":1e+21,"labels":{"a":"\u003cb\u003e"},"none":null}"#,
+        ),
+    ];
+    let expected = Snapshot::new(items.clone());
+    let batch = batch("team-a/apps", "", items);
+    let (_, rows) = encode(&batch, None);
+    let payloads: Vec<Bson> = rows
+        .iter()
+        .map(|row| {
+            document(&row.document)
+                .remove("payload")
+                .expect("a payload")
+        })
+        .collect();
+    let read = encode::rows_of(payloads).expect("decodes");
+    assert_eq!(Snapshot::new(read).items_json(), expected.items_json());
+    let error = encode::rows_of(vec![Bson::Document(doc! { "at": bson::DateTime::now() })])
+        .expect_err("a date is not JSON");
+    assert!(error.contains("DateTime"), "{error}");
+}
