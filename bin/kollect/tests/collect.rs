@@ -485,6 +485,66 @@ fn the_quickstart_writes_git_and_parquet_and_a_second_run_changes_nothing() {
     );
 }
 
+#[test]
+fn a_dry_run_says_what_each_sink_would_get_and_writes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let config = quickstart_config(root.path(), true);
+    let collect = |cluster: &Path, dry_run: bool| {
+        let mut command = kollect();
+        command.args(["collect", "--cluster", "quickstart"]);
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        run(command
+            .arg("--config")
+            .arg(&config)
+            .arg("--from-dir")
+            .arg(cluster))
+    };
+    let out = root.path().join("quickstart-out");
+    // Before the first run: nothing exists, and nothing is created.
+    let first = collect(&quickstart("cluster"), true);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first.stderr.contains(&format!(
+            "sink inventory/snapshot/history: target inventory/deployments: would create {} and add 20 row(s)",
+            out.join("inventory.git").display()
+        )),
+        "{}",
+        first.stderr
+    );
+    assert!(!out.exists(), "a dry run creates nothing");
+    assert_eq!(collect(&quickstart("cluster"), false).code, 0);
+    // One image changed: the Git sink reads its branch back and names the change.
+    let edited = root.path().join("cluster");
+    std::fs::create_dir_all(&edited).unwrap();
+    for entry in std::fs::read_dir(quickstart("cluster")).unwrap() {
+        let entry = entry.unwrap();
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let text = if entry.file_name() == "shop.yaml" {
+            text.replacen("nginx:1.27.2", "nginx:1.27.3", 1)
+        } else {
+            text
+        };
+        std::fs::write(edited.join(entry.file_name()), text).unwrap();
+    }
+    let commits = git(&out.join("inventory.git"), &["rev-list", "--count", "main"]);
+    let dry = collect(&edited, true);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    for line in [
+        "sink inventory/snapshot/history: target inventory/configmaps: unchanged (24 row(s))",
+        "sink inventory/snapshot/history: target inventory/deployments: would add 0, change 1, remove 0 row(s)",
+        "sink inventory/snapshot/tables: target inventory/deployments: would export 20 row(s) (this sink type cannot read back what it holds)",
+    ] {
+        assert!(dry.stderr.contains(line), "{line}\n{}", dry.stderr);
+    }
+    assert_eq!(
+        git(&out.join("inventory.git"), &["rev-list", "--count", "main"]),
+        commits,
+        "a dry run commits nothing"
+    );
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

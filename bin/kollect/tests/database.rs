@@ -110,20 +110,61 @@ fn collect_writes_the_inventory_into_postgres_and_only_changes_later() {
         second.stderr
     );
     assert_eq!(rows("SELECT max(exported_at) FROM {t}"), exported_at);
-    // One manifest fewer: its rows leave, and the history keeps them.
+    // One Service fewer: its row leaves, and the history keeps it.
     let edited = root.path().join("cluster");
     std::fs::create_dir_all(&edited).unwrap();
-    let mut removed = None;
+    let mut removed = false;
     for entry in std::fs::read_dir(quickstart("cluster")).unwrap() {
         let entry = entry.unwrap();
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        if removed.is_none() && text.contains("kind: Service\n") {
-            removed = Some(entry.file_name());
-            continue;
+        let mut text = std::fs::read_to_string(entry.path()).unwrap();
+        if !removed {
+            let documents: Vec<&str> = text.split("\n---\n").collect();
+            if let Some(at) = documents
+                .iter()
+                .position(|d| d.contains("\nkind: Service\n"))
+            {
+                let kept: Vec<&str> = documents
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != at)
+                    .map(|(_, d)| *d)
+                    .collect();
+                text = kept.join("\n---\n");
+                removed = true;
+            }
         }
         std::fs::write(edited.join(entry.file_name()), text).unwrap();
     }
-    let removed = removed.expect("the dump has a Service manifest");
+    assert!(removed, "the dump has a Service manifest");
+    // A dry run says what would change, and writes nothing.
+    let before = rows("SELECT count(*) FROM {t}");
+    let dry = run(kollect()
+        .env("KOLLECT_TEST_PG_DSN", dsn())
+        .arg("collect")
+        .arg("--dry-run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--from-dir")
+        .arg(&edited));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains(
+            "dry run: context cluster: sink inventory/database/inventory-db: target inventory/services: would add 0, change 0, remove 1 row(s)"
+        ),
+        "{}",
+        dry.stderr
+    );
+    assert!(
+        dry.stderr
+            .contains("target inventory/deployments: unchanged ("),
+        "{}",
+        dry.stderr
+    );
+    assert_eq!(
+        rows("SELECT count(*) FROM {t}"),
+        before,
+        "a dry run writes nothing"
+    );
     let third = collect(&edited);
     assert_eq!(third.code, 0, "{}", third.stderr);
     let gone = rows("SELECT count(*) FROM {t}_history WHERE valid_to IS NOT NULL")

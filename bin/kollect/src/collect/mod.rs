@@ -328,7 +328,7 @@ async fn watch(
     };
     // The sinks are built (Secrets, CA, a missing local repository) before any cluster is read.
     let sinks = match destination {
-        Destination::Sinks => match sinks::build(config) {
+        Destination::Sinks => match sinks::build(config, true) {
             Ok(built) => built,
             Err(errors) => {
                 for error in errors {
@@ -429,7 +429,10 @@ async fn run_contexts(
     destination: &Destination,
 ) -> Result<u8> {
     if let Destination::Sinks = destination {
-        return run_sinks(args, config).await;
+        return run_sinks(args, config, false).await;
+    }
+    if matches!(destination, Destination::DryRun) && config.sink_count() > 0 {
+        return run_sinks(args, config, true).await;
     }
     let mut json_records = Vec::new();
     let worst = each_context(&args.source, config, |context, outcomes| {
@@ -443,9 +446,10 @@ async fn run_contexts(
     Ok(worst)
 }
 
-/// Collects every context, then exports each target's snapshot to every sink of the folder.
-async fn run_sinks(args: &CollectArgs, config: &config::Config) -> Result<u8> {
-    let built = match sinks::build(config) {
+/// Collects every context, then exports each target's snapshot to every sink of the folder, or
+/// with `dry_run` says what each export would add, change and remove there, writing nothing.
+async fn run_sinks(args: &CollectArgs, config: &config::Config, dry_run: bool) -> Result<u8> {
+    let built = match sinks::build(config, !dry_run) {
         Ok(built) => built,
         Err(errors) => {
             for error in errors {
@@ -464,7 +468,11 @@ async fn run_sinks(args: &CollectArgs, config: &config::Config) -> Result<u8> {
     let mut worst_export = EXIT_OK;
     for (context, outcomes, code) in collected {
         let cluster = args.source.cluster.as_deref().unwrap_or(&context);
-        let exported = sinks::export(&built, &context, cluster, &outcomes, code).await;
+        let exported = if dry_run {
+            sinks::dry_run(&built, &context, cluster, &outcomes, code).await
+        } else {
+            sinks::export(&built, &context, cluster, &outcomes, code).await
+        };
         worst_export = worst_export.max(exported);
     }
     Ok(worst.max(worst_export))

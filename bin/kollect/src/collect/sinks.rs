@@ -30,13 +30,18 @@ use crate::output;
 /// A built sink.
 pub(crate) struct Built {
     pub(crate) id: SinkId,
-    sink: Arc<dyn Sink>,
+    /// `None` only in dry runs, for a local destination that does not exist yet (building the
+    /// sink would create it).
+    sink: Option<Arc<dyn Sink>>,
     /// `spec.cluster`: the cluster name of this sink's exports, whatever the context.
     cluster: Option<String>,
+    /// The local destination that does not exist yet (dry runs only): it holds nothing.
+    missing: Option<String>,
 }
 
-/// Builds every sink of `config`; all problems are returned together, one line each.
-pub(crate) fn build(config: &Config) -> Result<Vec<Built>, Vec<String>> {
+/// Builds every sink of `config`; all problems are returned together, one line each. With
+/// `create`, a missing local Git repository is created (not for dry runs).
+pub(crate) fn build(config: &Config, create: bool) -> Result<Vec<Built>, Vec<String>> {
     let layers = Layers::default();
     let git = GitSinkFactory::new(cache_dir().join("git"));
     let profiles = config.profiles.values().map(|p| &p.object.spec);
@@ -69,9 +74,22 @@ pub(crate) fn build(config: &Config) -> Result<Vec<Built>, Vec<String>> {
         )
         .and_then(|resolved| {
             let id = resolved.id().clone();
+            let missing = local_path(sink)
+                .filter(|path| !create && !std::path::Path::new(path).exists())
+                .map(str::to_owned);
+            if let Some(path) = missing {
+                return Ok(Built {
+                    id,
+                    sink: None,
+                    cluster: None,
+                    missing: Some(path),
+                });
+            }
             let backend = match sink.spec.sink_type {
                 SnapshotSinkType::Git => {
-                    prepare_local_git(sink)?;
+                    if create {
+                        prepare_local_git(sink)?;
+                    }
                     git.build(&resolved)
                 }
                 SnapshotSinkType::S3 | SnapshotSinkType::Gcs => object_store.build(&resolved),
@@ -82,9 +100,10 @@ pub(crate) fn build(config: &Config) -> Result<Vec<Built>, Vec<String>> {
             .map_err(|e| error_chain(&e))?;
             let sink_type = SinkType::from(sink.spec.sink_type);
             Ok(Built {
-                sink: backend.layered(&layers, &id, sink_type),
+                sink: Some(backend.layered(&layers, &id, sink_type)),
                 id,
                 cluster: sink.spec.common.cluster.clone().filter(|c| !c.is_empty()),
+                missing: None,
             })
         }) {
             Ok(sink) => built.push(sink),
@@ -147,9 +166,10 @@ fn build_database(
         .map_err(|e| error_chain(&e))?;
         let sink_type = SinkType::from(sink.spec.sink_type);
         Ok(Built {
-            sink: backend.layered(layers, &id, sink_type),
+            sink: Some(backend.layered(layers, &id, sink_type)),
             id,
             cluster: sink.spec.common.cluster.clone().filter(|c| !c.is_empty()),
+            missing: None,
         })
     })
 }
@@ -166,16 +186,9 @@ fn cache_dir() -> PathBuf {
 /// A `file://` Git remote that does not exist yet is created (a bare repository), so a first run
 /// needs no `git init`.
 fn prepare_local_git(sink: &KollectSnapshotSink) -> Result<(), String> {
-    let Some(path) = sink
-        .spec
-        .common
-        .endpoint
-        .as_deref()
-        .and_then(|e| e.strip_prefix("file://"))
-    else {
+    let Some(path) = local_path(sink) else {
         return Ok(());
     };
-    let path = path.split('#').next().unwrap_or(path);
     match init_local_remote(std::path::Path::new(path)) {
         Ok(true) => {
             output::error_line(&format!("created the bare Git repository {path}"));
@@ -184,6 +197,17 @@ fn prepare_local_git(sink: &KollectSnapshotSink) -> Result<(), String> {
         Ok(false) => Ok(()),
         Err(error) => Err(error_chain(&error)),
     }
+}
+
+/// The directory of a `file://` destination (a Git remote, an object-store root).
+fn local_path(sink: &KollectSnapshotSink) -> Option<&str> {
+    let path = sink
+        .spec
+        .common
+        .endpoint
+        .as_deref()
+        .and_then(|e| e.strip_prefix("file://"))?;
+    Some(path.split('#').next().unwrap_or(path))
 }
 
 /// The sink with its Secret (`secret_ref`: the credentials reference of its type) and CA read
@@ -290,7 +314,10 @@ pub(crate) async fn export(
                 ExportBatch::builder(inventory.clone(), built.id.clone(), Arc::clone(snapshot))
                     .cluster(built.cluster.as_deref().unwrap_or(cluster))
                     .build();
-            match built.sink.export(&batch).await {
+            let Some(sink) = &built.sink else {
+                continue;
+            };
+            match sink.export(&batch).await {
                 Ok(receipt) if receipt.wrote => written += 1,
                 Ok(_) => unchanged += 1,
                 Err(error) => {
@@ -321,6 +348,93 @@ pub(crate) async fn export(
     }
 }
 
+/// `--dry-run` with sinks: reads back what each sink holds for each target and says what an
+/// export would add, change and remove there; writes nothing. Returns the context's exit code
+/// given the code of its collection (`collected`).
+pub(crate) async fn dry_run(
+    sinks: &[Built],
+    context: &str,
+    cluster: &str,
+    outcomes: &[TargetOutcome],
+    collected: u8,
+) -> u8 {
+    let mut failed = false;
+    let mut answered = false;
+    for built in sinks {
+        for outcome in outcomes {
+            let Some(snapshot) = &outcome.snapshot else {
+                continue;
+            };
+            let target = format!("{}/{}", outcome.namespace, outcome.name);
+            let Ok(inventory) = target.parse::<InventoryKey>() else {
+                continue;
+            };
+            let snapshot = Arc::new(snapshot.clone());
+            let batch = ExportBatch::builder(inventory, built.id.clone(), Arc::clone(&snapshot))
+                .cluster(built.cluster.as_deref().unwrap_or(cluster))
+                .build();
+            let prefix = format!(
+                "dry run: context {context}: sink {}: target {target}",
+                built.id
+            );
+            let stored = match (&built.sink, &built.missing) {
+                (Some(sink), _) => sink.stored(&batch).await,
+                (None, missing) => {
+                    answered = true;
+                    output::error_line(&format!(
+                        "{prefix}: would create {} and add {} row(s)",
+                        missing.as_deref().unwrap_or("the destination"),
+                        snapshot.len()
+                    ));
+                    continue;
+                }
+            };
+            match stored {
+                Ok(Some(rows)) => {
+                    answered = true;
+                    let changes = kollect_aggregate::ChangeSet::between(
+                        &kollect_aggregate::Snapshot::new(rows),
+                        &snapshot,
+                    );
+                    if changes.is_empty() {
+                        output::error_line(&format!(
+                            "{prefix}: unchanged ({} row(s))",
+                            snapshot.len()
+                        ));
+                    } else {
+                        output::error_line(&format!(
+                            "{prefix}: would add {}, change {}, remove {} row(s)",
+                            changes.added.len(),
+                            changes.updated.len(),
+                            changes.removed.len()
+                        ));
+                    }
+                }
+                Ok(None) => {
+                    answered = true;
+                    output::error_line(&format!(
+                        "{prefix}: would export {} row(s) (this sink type cannot read back what it holds)",
+                        snapshot.len()
+                    ));
+                }
+                Err(error) => {
+                    failed = true;
+                    output::error_line(&format!(
+                        "error: {prefix}: cannot read what the sink holds: {} ({})",
+                        error_chain(&error),
+                        error.reason().as_str()
+                    ));
+                }
+            }
+        }
+    }
+    match (failed, answered) {
+        (false, _) => collected,
+        (true, true) => collected.max(super::EXIT_PARTIAL),
+        (true, false) => crate::cli::EXIT_INVALID,
+    }
+}
+
 /// What one sink did with one target's envelope under `--watch`.
 pub(crate) struct Delivered {
     pub(crate) sink: SinkId,
@@ -345,7 +459,10 @@ pub(crate) async fn export_target(
         let batch = ExportBatch::builder(inventory.clone(), built.id.clone(), Arc::clone(snapshot))
             .cluster(built.cluster.as_deref().unwrap_or(cluster))
             .build();
-        let outcome = match built.sink.export(&batch).await {
+        let Some(sink) = &built.sink else {
+            continue;
+        };
+        let outcome = match sink.export(&batch).await {
             Ok(receipt) => Ok(receipt.wrote),
             Err(error) => Err(format!(
                 "{} ({})",
