@@ -12,6 +12,8 @@
 
 #[path = "mongodb/checks.rs"]
 mod checks;
+#[path = "mongodb/docs.rs"]
+mod docs;
 #[path = "mongodb/harness.rs"]
 mod harness;
 #[path = "mongodb/server.rs"]
@@ -126,6 +128,89 @@ async fn every_secret_key_works_end_to_end() {
             2,
             "{key}"
         );
+    }
+}
+
+/// The examples of `docs/sinks/mongodb.md`, run against the fleet the document describes.
+#[tokio::test]
+async fn the_documented_queries_return_what_the_document_shows() {
+    let env = Env::secantus().await;
+    let database = Env::database("docs");
+    let sink = env.sink(&database, |spec| {
+        spec.common.cluster = Some("prod-west".into());
+    });
+    let deployment = |namespace: &str, name: &str, image: &str, replicas: u32| {
+        let mut row = row(
+            name,
+            &format!(r#"{{"image":"{image}","replicas":{replicas}}}"#),
+        );
+        row.target_namespace = namespace.into();
+        let inner = Arc::make_mut(&mut row.row);
+        inner.namespace = namespace.into();
+        inner.uid = format!("uid-{namespace}-{name}").into();
+        row
+    };
+    let fleet = snapshot(vec![
+        deployment("team-a", "api", "nginx:1.27", 3),
+        deployment("team-a", "web", "nginx:1.25", 1),
+        deployment("team-b", "batch", "busybox:1.36", 1),
+        deployment("team-b", "cron", "nginx:1.27", 2),
+    ]);
+    export(&sink, &batch(&"fleet".parse().unwrap(), &fleet, 0)).await;
+
+    let markdown = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/sinks/mongodb.md"),
+    )
+    .unwrap();
+    let examples = docs::examples(&markdown);
+    assert!(examples.len() >= 4, "the checked examples: {examples:?}");
+    let collection = env.collection(&database);
+    let canonical = |value: &serde_json::Value| {
+        let mut text = String::new();
+        kollect_api::canonical::write_value(&mut text, value);
+        text
+    };
+    for example in examples {
+        let documents = match &example.command {
+            docs::Command::Count(filter) => {
+                let count = collection.count_documents(filter.clone()).await.unwrap();
+                vec![serde_json::Value::from(count)]
+            }
+            docs::Command::Aggregate(pipeline) => {
+                let mut cursor = collection.aggregate(pipeline.clone()).await.unwrap();
+                let mut documents = Vec::new();
+                while cursor.advance().await.unwrap() {
+                    let document = cursor.deserialize_current().unwrap();
+                    documents.push(harness::json(mongodb::bson::Bson::Document(document)).unwrap());
+                }
+                documents
+            }
+            docs::Command::Find {
+                filter,
+                projection,
+                sort,
+            } => {
+                let mut cursor = collection
+                    .find(filter.clone())
+                    .with_options(
+                        mongodb::options::FindOptions::builder()
+                            .projection(projection.clone())
+                            .sort(sort.clone())
+                            .build(),
+                    )
+                    .await
+                    .unwrap();
+                let mut documents = Vec::new();
+                while cursor.advance().await.unwrap() {
+                    let document = cursor.deserialize_current().unwrap();
+                    documents.push(harness::json(mongodb::bson::Bson::Document(document)).unwrap());
+                }
+                documents
+            }
+        };
+        let actual: Vec<String> = documents.iter().map(canonical).collect();
+        let expected: Vec<String> = example.expected.iter().map(canonical).collect();
+        assert_eq!(actual, expected, "{}", example.text);
     }
 }
 

@@ -237,7 +237,7 @@ pub fn secrets(key: &str, value: &str) -> Secrets {
 }
 
 /// A BSON value as JSON: what the payload decodes back to (doubles as JSON numbers).
-fn json(value: Bson) -> Result<Value, BoxError> {
+pub fn json(value: Bson) -> Result<Value, BoxError> {
     Ok(match value {
         Bson::Null => Value::Null,
         Bson::Boolean(b) => Value::Bool(b),
