@@ -63,7 +63,7 @@ pub(crate) enum Command {
     /// Exit status: 0 when the exports hold the same objects and values, 1 when they differ,
     /// 2 when one cannot be read.
     #[command(
-        after_help = "Examples:\n  kollect diff before/ after/\n  kollect diff old.yaml new.yaml --output json\n  kollect diff --git quickstart-out/inventory.git HEAD~2 HEAD\n  kollect diff --git ./inventory.git v1.4 main --format json"
+        after_help = "Examples:\n  kollect diff before/ after/\n  kollect diff old.yaml new.yaml --output json\n  kollect diff --git quickstart-out/inventory.git HEAD~2 HEAD\n  kollect diff --git ./inventory.git v1.4 main --format json\n  kollect diff quickstart-out/parquet --live examples/quickstart/config --from-dir examples/quickstart/cluster\n  kollect diff ./inventory --live ./config --context prod-eu"
     )]
     Diff(crate::diff::DiffArgs),
     /// Show the rows `kollect collect` would export, without writing anything: a table on a

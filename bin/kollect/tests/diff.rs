@@ -308,3 +308,64 @@ fn git_problems_are_one_line_with_the_place() {
     assert_eq!(code, 0);
     assert_eq!(stdout, "0 added, 0 removed, 0 changed, 0 unchanged\n");
 }
+
+#[test]
+fn a_parquet_export_is_compared_with_the_live_state() {
+    let root = tempfile::tempdir().unwrap();
+    let config = support::quickstart_config(root.path(), true);
+    let cluster = support::quickstart("cluster");
+    let collected = support::run(
+        support::kollect()
+            .arg("collect")
+            .arg("--config")
+            .arg(&config)
+            .arg("--from-dir")
+            .arg(&cluster),
+    );
+    assert_eq!(collected.code, 0, "{}", collected.stderr);
+    let parquet = root.path().join("quickstart-out/parquet");
+    let diff = |cluster: &std::path::Path| {
+        support::run(
+            support::kollect()
+                .arg("diff")
+                .arg(&parquet)
+                .arg("--live")
+                .arg(&config)
+                .arg("--from-dir")
+                .arg(cluster),
+        )
+    };
+    let same = diff(&cluster);
+    assert_eq!(same.code, 0, "{}{}", same.stdout, same.stderr);
+    assert!(
+        same.stdout
+            .contains("0 added, 0 removed, 0 changed, 134 unchanged"),
+        "{}",
+        same.stdout
+    );
+    let edited = root.path().join("cluster");
+    std::fs::create_dir_all(&edited).unwrap();
+    for entry in std::fs::read_dir(&cluster).unwrap() {
+        let entry = entry.unwrap();
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let text = if entry.file_name() == "shop.yaml" {
+            text.replace("nginx:1.27.2", "nginx:1.27.9")
+        } else {
+            text
+        };
+        std::fs::write(edited.join(entry.file_name()), text).unwrap();
+    }
+    let changed = diff(&edited);
+    assert_eq!(changed.code, 1, "{}{}", changed.stdout, changed.stderr);
+    assert!(
+        changed.stdout.contains(
+            "~ Deployment.apps shop/web (target inventory/deployments)\n    images: [\"docker.io/library/nginx:1.27.2\"] → [\"docker.io/library/nginx:1.27.9\"]"
+        ),
+        "{}",
+        changed.stdout
+    );
+    // Without NEW or --live: a usage error.
+    let usage = support::run(support::kollect().arg("diff").arg(&parquet));
+    assert_eq!(usage.code, 2, "{}", usage.stderr);
+    assert!(usage.stderr.contains("<NEW>"), "{}", usage.stderr);
+}

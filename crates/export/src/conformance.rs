@@ -369,7 +369,7 @@ pub async fn stored_rows_are_what_was_exported(harness: &dyn Harness) {
     let v2 = apps_v2();
     let stored = case
         .sink
-        .stored(&case.batch(&apps, &v2, 2))
+        .stored(&case.batch(&apps, &v2, 1))
         .await
         .unwrap_or_else(|error| panic!("read back: {error}"))
         .expect("a backend that read back once reads back again");

@@ -22,7 +22,7 @@ use std::{
 use anyhow::{Context as _, Result};
 use chrono::Utc;
 use futures::StreamExt as _;
-use kollect_aggregate::EnvelopeMeta;
+use kollect_aggregate::{EnvelopeMeta, TargetRow};
 use kollect_api::validation::Settings;
 use serde_json::value::RawValue;
 
@@ -136,6 +136,36 @@ pub(crate) fn preview(args: &PreviewArgs) -> Result<u8> {
         .await?;
         output::stdout(&preview::render(&rows, format)?)?;
         Ok(worst)
+    })
+}
+
+/// The rows `kollect collect` would export from `source`, every context together (what
+/// `kollect diff OLD --live` compares with); `Err` carries the exit code when the config or a
+/// cluster could not be read (the problems are printed).
+pub(crate) fn live_rows(source: &SourceArgs) -> Result<std::result::Result<Vec<TargetRow>, u8>> {
+    let Some(config) = load_config(source) else {
+        return Ok(Err(EXIT_INVALID));
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let mut rows = Vec::new();
+        let worst = each_context(source, &config, |context, outcomes| {
+            for outcome in &outcomes {
+                if let Some(snapshot) = &outcome.snapshot {
+                    rows.extend(snapshot.items().iter().cloned());
+                }
+            }
+            Ok(report_problems(context, &outcomes))
+        })
+        .await?;
+        Ok(if worst >= EXIT_INVALID {
+            Err(worst)
+        } else {
+            Ok(rows)
+        })
     })
 }
 

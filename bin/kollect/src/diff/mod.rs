@@ -32,9 +32,33 @@ pub(crate) struct DiffArgs {
     /// The older export: an envelope file or a folder of them; with --git, a revision.
     #[arg(value_name = "OLD")]
     pub(crate) old: PathBuf,
-    /// The newer export; with --git, a revision.
-    #[arg(value_name = "NEW")]
-    pub(crate) new: PathBuf,
+    /// The newer export; with --git, a revision. Omitted with --live.
+    #[arg(
+        value_name = "NEW",
+        required_unless_present = "live",
+        conflicts_with = "live"
+    )]
+    pub(crate) new: Option<PathBuf>,
+    /// Compare OLD with the live state instead of a second export: collect now with this config
+    /// folder (as `kollect preview` does, writing nothing), from the current kubeconfig context
+    /// or --context/--from-dir. OLD may be any export, a Parquet folder included.
+    #[arg(long, value_name = "CONFIG_DIR", conflicts_with = "git")]
+    pub(crate) live: Option<PathBuf>,
+    /// With --live: read the cluster from manifest files instead of an API server (repeatable).
+    #[arg(long = "from-dir", value_name = "DIR", requires = "live")]
+    pub(crate) from_dir: Vec<PathBuf>,
+    /// With --live: the kubeconfig file.
+    #[arg(long, value_name = "PATH", requires = "live")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// With --live: the context(s) to collect (comma-separated, globs).
+    #[arg(long, value_name = "NAME", value_delimiter = ',', requires = "live")]
+    pub(crate) context: Vec<String>,
+    /// With --live: the cluster name of the collected rows.
+    #[arg(long, value_name = "NAME", requires = "live")]
+    pub(crate) cluster: Option<String>,
+    /// With --live: collect every target from this namespace only.
+    #[arg(long, value_name = "NS", requires = "live")]
+    pub(crate) namespace: Option<String>,
     /// Compare two revisions of this Git repository (a Git sink's, bare or not): OLD and NEW
     /// are then revisions as `git rev-parse` reads them (HEAD~1, main, a tag, a commit id).
     #[arg(long, value_name = "REPO")]
@@ -105,13 +129,39 @@ struct Report {
 }
 
 pub(crate) fn run(args: &DiffArgs) -> Result<u8> {
-    let loaded = match &args.git {
-        Some(repo) => git::load_pair(
-            repo,
-            &args.old.to_string_lossy(),
-            &args.new.to_string_lossy(),
-        ),
-        None => read::load(&args.old).and_then(|old| Ok((old, read::load(&args.new)?))),
+    let loaded = match (&args.git, &args.live, &args.new) {
+        (Some(repo), _, Some(new)) => {
+            git::load_pair(repo, &args.old.to_string_lossy(), &new.to_string_lossy())
+        }
+        (None, Some(config), _) => {
+            let old = match read::load(&args.old) {
+                Ok(old) => old,
+                Err(error) => {
+                    output::error_line(&format!("error: {error}"));
+                    return Ok(EXIT_INVALID);
+                }
+            };
+            let source = crate::collect::SourceArgs {
+                config: config.clone(),
+                from_dir: args.from_dir.clone(),
+                cluster: args.cluster.clone(),
+                kubeconfig: args.kubeconfig.clone(),
+                context: args.context.clone(),
+                namespace: args.namespace.clone(),
+            };
+            match crate::collect::live_rows(&source)? {
+                Ok(rows) => {
+                    let mut new = Objects::new();
+                    read::add(&mut new, rows);
+                    Ok((old, new))
+                }
+                Err(code) => return Ok(code),
+            }
+        }
+        (None, None, Some(new)) => {
+            read::load(&args.old).and_then(|old| Ok((old, read::load(new)?)))
+        }
+        _ => Err("give NEW, or --live CONFIG_DIR to compare with the live state".to_owned()),
     };
     let (old, new) = match loaded {
         Ok(pair) => pair,

@@ -99,6 +99,10 @@ pub(super) fn rows(name: &str, bytes: &[u8]) -> Result<Option<Vec<TargetRow>>, S
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|b| *b == b'{' || *b == b'[');
     match extension {
+        // An object-store sink's Parquet export (docs/reference/parquet.md).
+        "parquet" => kollect_sinks::snapshot::object_store::read_parquet(bytes.clone().into())
+            .map(Some)
+            .map_err(|e| e.to_string()),
         "ndjson" => {
             let mut items = Vec::new();
             for (index, line) in bytes.split(|b| *b == b'\n').enumerate() {

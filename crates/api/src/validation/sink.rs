@@ -436,12 +436,6 @@ fn snapshot_warnings(spec: &SnapshotSinkSpec, root: &FieldPath, report: &mut Rep
     }
     provisioning_warning(&spec.common, root, report);
     let format = spec.effective_format();
-    if format == SerializationFormat::Parquet {
-        report.warn(
-            Some(&root.child("serialization").child("format")),
-            "parquet files are binary: they are queryable (e.g. with DuckDB) but do not diff",
-        );
-    }
     if spec.common.serialization_format().is_some()
         && spec.object_store.as_ref().and_then(|o| o.format).is_some()
     {

@@ -82,6 +82,7 @@ mod key;
 pub mod location;
 mod marker;
 mod parquet;
+mod read;
 pub mod schema;
 mod sink;
 #[cfg(test)]
@@ -92,6 +93,7 @@ pub use self::{
     client::{AmbientCredentials, connect},
     config::{Compression, Config, Format, HotAttribute, PathTemplate},
     location::Location,
+    read::{ReadError, read_parquet},
     schema::{AttributeType, StaticTypeHints, TypeHints},
     sink::{ObjectStoreSink, ObjectStoreSinkFactory, PROBE_TIMEOUT},
     upload::MULTIPART_PART_BYTES,

@@ -27,7 +27,7 @@ use tracing::Instrument as _;
 use super::{
     client::{self, AmbientCredentials},
     config::Config,
-    config::Format,
+    config::{Compression, Format},
     encode::{KnownRows, PartJob, split_rows},
     error::Error,
     key::{KeyPlan, PartKey},
@@ -308,6 +308,58 @@ impl Sink for ObjectStoreSink {
         SinkRole::Snapshot
     }
 
+    /// The objects the export marker lists for the inventory, decoded (Parquet, JSON,
+    /// NDJSON; CSV cannot say: the canonical encoding of values is not kept).
+    async fn stored(
+        &self,
+        batch: &ExportBatch,
+    ) -> Result<Option<Vec<kollect_api::row::TargetRow>>, SinkError> {
+        let format = self.config.format();
+        if format == Format::Csv {
+            return Ok(None);
+        }
+        let plan = KeyPlan::new(&self.config, batch, 1)
+            .map_err(|message| SinkError::misconfigured(format!("object key: {message}")))?;
+        let marker_path = client::object_path(&plan.marker)?;
+        let Some(marker) = client::get_optional(self.store.as_ref(), &marker_path)
+            .await?
+            .and_then(|bytes| Marker::parse(&bytes))
+            .filter(|marker| marker.inventory == batch.inventory().to_string())
+        else {
+            return Ok(Some(Vec::new()));
+        };
+        let mut rows = Vec::new();
+        for object in &marker.objects {
+            let path = client::object_path(&object.key)?;
+            let Some(bytes) = client::get_optional(self.store.as_ref(), &path).await? else {
+                continue;
+            };
+            let unreadable = |message: String| {
+                SinkError::invalid_payload(format!("read back {}: {message}", object.key))
+            };
+            if format == Format::Parquet {
+                rows.extend(super::read_parquet(bytes).map_err(|e| unreadable(e.to_string()))?);
+                continue;
+            }
+            let text = decompress(&bytes, self.config.compression()).map_err(unreadable)?;
+            let json = if format == Format::Ndjson {
+                format!(
+                    "[{}]",
+                    text.lines()
+                        .filter(|line| !line.trim().is_empty())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            } else {
+                text
+            };
+            let decoded =
+                kollect_export::decode(json.as_bytes()).map_err(|e| unreadable(e.to_string()))?;
+            rows.extend(decoded.items);
+        }
+        Ok(Some(rows))
+    }
+
     async fn probe(&self) -> Result<(), SinkError> {
         let prefix = match self.config.prefix() {
             "" => None,
@@ -409,4 +461,21 @@ impl SinkFactory for ObjectStoreSinkFactory {
         }
         Ok(Arc::new(sink))
     }
+}
+
+/// The text of an object written with `compression` (JSON and NDJSON objects).
+fn decompress(bytes: &[u8], compression: Compression) -> Result<String, String> {
+    use std::io::Read as _;
+    let raw = match compression {
+        Compression::None | Compression::Snappy => bytes.to_vec(),
+        Compression::Gzip => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(bytes)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("not gzip: {e}"))?;
+            out
+        }
+        Compression::Zstd => zstd::decode_all(bytes).map_err(|e| format!("not zstd: {e}"))?,
+    };
+    String::from_utf8(raw).map_err(|_| "not UTF-8 text".to_owned())
 }

@@ -696,3 +696,33 @@ fn split_rows_finds_each_parts_rows_without_reading_envelopes() {
     changed.parts[1].item_count += 1;
     assert!(split_rows(&snapshot, &changed).is_none());
 }
+
+#[test]
+fn parquet_exports_read_back_into_the_same_rows() {
+    let snapshot = Arc::new(Snapshot::new(vec![
+        row(
+            "apps",
+            "api",
+            r#"{"image":"api:1.0","ports":[80,443],"ratio":0.5}"#,
+        ),
+        // Canonical text escapes <, > and &.
+        row(
+            "",
+            "settings",
+            r#"{"image":"","note":"\u003c\u0026\u003e \u2028"}"#,
+        ),
+    ]));
+    for compression in [Compression::Snappy, Compression::Zstd, Compression::None] {
+        let bytes = encode(Format::Parquet, compression, &snapshot);
+        let rows = super::read_parquet(bytes::Bytes::from(bytes)).unwrap();
+        assert_eq!(
+            Snapshot::new(rows).items_json(),
+            snapshot.items_json(),
+            "{compression}"
+        );
+    }
+    let error = super::read_parquet(bytes::Bytes::from_static(b"PAR1 not really")).unwrap_err();
+    assert!(error.to_string().contains("not a Parquet file"), "{error}");
+    let csv = encode(Format::Csv, Compression::None, &snapshot);
+    assert!(super::read_parquet(bytes::Bytes::from(csv)).is_err());
+}
