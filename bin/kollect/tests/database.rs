@@ -1,6 +1,7 @@
-//! `kollect collect` into a Postgres database sink of the config folder, against the local
+//! `kollect collect` into the database sinks of the config folder: Postgres against the local
 //! server (127.0.0.1:5432, database `test`, started by `.ci/run`; `KOLLECT_IT_POSTGRES_DSN`
-//! overrides it), each test in its own schema.
+//! overrides it), each test in its own schema; MongoDB against a SecantusDB server the test
+//! starts.
 #![allow(missing_docs, clippy::unwrap_used, clippy::panic)]
 
 mod support;
@@ -34,7 +35,7 @@ fn psql(sql: &str) -> String {
 }
 
 /// The quickstart's config without its snapshot sinks, plus a Postgres sink writing
-/// `<schema>.inventory` with the DSN from `KOLLECT_TEST_PG_DSN`.
+/// `<schema>.inventory` with the DSN from `KOLLECT_TEST_DB_URI`.
 fn config_with_postgres(root: &Path, schema: &str, sink_type: &str) -> std::path::PathBuf {
     let config = quickstart_config(root, false);
     let block = if sink_type == "postgres" {
@@ -50,7 +51,7 @@ fn config_with_postgres(root: &Path, schema: &str, sink_type: &str) -> std::path
         config.join("database.yaml"),
         format!(
             "apiVersion: v1\nkind: Secret\nmetadata: {{name: inventory-db, namespace: inventory}}\n\
-             stringData:\n  dsn: ${{env:KOLLECT_TEST_PG_DSN}}\n  uri: ${{env:KOLLECT_TEST_PG_DSN}}\n---\n\
+             stringData:\n  dsn: ${{env:KOLLECT_TEST_DB_URI}}\n  uri: ${{env:KOLLECT_TEST_DB_URI}}\n---\n\
              apiVersion: kollect.dev/v1alpha1\nkind: KollectDatabaseSink\n\
              metadata: {{name: inventory-db, namespace: inventory}}\n\
              spec:\n  type: {sink_type}\n  cluster: quickstart\n  {block}"
@@ -104,7 +105,7 @@ fn collect_writes_the_inventory_into_postgres_and_only_changes_later() {
     let config = config_with_postgres(root.path(), &schema, "postgres");
     let collect = |cluster: &Path| {
         run(kollect()
-            .env("KOLLECT_TEST_PG_DSN", dsn())
+            .env("KOLLECT_TEST_DB_URI", dsn())
             .arg("collect")
             .arg("--config")
             .arg(&config)
@@ -145,7 +146,7 @@ fn collect_writes_the_inventory_into_postgres_and_only_changes_later() {
     // A dry run says what would change, and writes nothing.
     let before = rows("SELECT count(*) FROM {t}");
     let dry = run(kollect()
-        .env("KOLLECT_TEST_PG_DSN", dsn())
+        .env("KOLLECT_TEST_DB_URI", dsn())
         .arg("collect")
         .arg("--dry-run")
         .arg("--config")
@@ -200,7 +201,7 @@ fn database_sinks_without_a_backend_in_this_build_are_refused_before_collecting(
     )
     .unwrap();
     let out = run(kollect()
-        .env("KOLLECT_TEST_PG_DSN", dsn())
+        .env("KOLLECT_TEST_DB_URI", dsn())
         .arg("collect")
         .arg("--config")
         .arg(&config)
@@ -222,7 +223,7 @@ fn a_wrong_connection_string_fails_the_run_without_revealing_it() {
     let config = config_with_postgres(root.path(), "public", "postgres");
     let out = run(kollect()
         .env(
-            "KOLLECT_TEST_PG_DSN",
+            "KOLLECT_TEST_DB_URI",
             "postgres://kollect:s3cret@127.0.0.1:1/test",
         )
         .arg("collect")
@@ -237,4 +238,109 @@ fn a_wrong_connection_string_fails_the_run_without_revealing_it() {
         out.stderr
     );
     assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
+}
+
+/// A SecantusDB server (MongoDB wire protocol) on a free port, started by
+/// `scripts/services/mongodb.sh` and stopped on drop.
+struct MongoServer {
+    pidfile: tempfile::NamedTempFile,
+    port: u16,
+}
+
+impl MongoServer {
+    fn start() -> Self {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services/mongodb.sh");
+        let pidfile = tempfile::NamedTempFile::new().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(["start", &port.to_string()])
+            .arg(pidfile.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "start SecantusDB with {}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { pidfile, port }
+    }
+
+    fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+}
+
+impl Drop for MongoServer {
+    fn drop(&mut self) {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services/mongodb.sh");
+        let _ = Command::new("bash")
+            .arg(script)
+            .arg("stop")
+            .arg(self.pidfile.path())
+            .output();
+    }
+}
+
+#[test]
+fn collect_writes_the_inventory_into_mongodb_and_only_changes_later() {
+    let server = MongoServer::start();
+    let root = tempfile::tempdir().unwrap();
+    let config = config_with_postgres(root.path(), "kollect_cli", "mongodb");
+    let collect = |cluster: &Path, dry_run: bool| {
+        let mut command = kollect();
+        command
+            .env("KOLLECT_TEST_DB_URI", server.uri())
+            .arg("collect");
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        run(command
+            .arg("--config")
+            .arg(&config)
+            .arg("--from-dir")
+            .arg(cluster))
+    };
+    let first = collect(&quickstart("cluster"), false);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains("sink inventory/database/inventory-db: 7 target(s) written, 0 unchanged"),
+        "{}",
+        first.stderr
+    );
+    let second = collect(&quickstart("cluster"), false);
+    assert!(
+        second
+            .stderr
+            .contains("sink inventory/database/inventory-db: 0 target(s) written, 7 unchanged"),
+        "{}",
+        second.stderr
+    );
+    let edited = without_one_service(root.path());
+    let dry = collect(&edited, true);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains(
+            "sink inventory/database/inventory-db: target inventory/services: would add 0, change 0, remove 1 row(s)"
+        ),
+        "{}",
+        dry.stderr
+    );
+    let third = collect(&edited, false);
+    assert!(
+        third
+            .stderr
+            .contains("sink inventory/database/inventory-db: 1 target(s) written, 6 unchanged"),
+        "{}",
+        third.stderr
+    );
 }

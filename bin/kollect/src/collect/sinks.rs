@@ -13,7 +13,7 @@ use kollect_export::{
     SinkId, SinkSpec, SinkType,
 };
 use kollect_sinks::{
-    database::postgres::PostgresSinkFactory,
+    database::{mongodb::MongoDbSinkFactory, postgres::PostgresSinkFactory},
     snapshot::{
         git::{GitSinkFactory, init_local_remote},
         object_store::{AmbientCredentials, ObjectStoreSinkFactory, StaticTypeHints},
@@ -156,11 +156,12 @@ fn build_database(
         let id = resolved.id().clone();
         let backend = match sink.spec.sink_type {
             DatabaseSinkType::Postgres => PostgresSinkFactory.build(&resolved),
-            DatabaseSinkType::Mongodb | DatabaseSinkType::Bigquery => {
-                return Err(format!(
-                    "type {} is not available in this build of `kollect collect` yet; use type postgres",
-                    sink.spec.sink_type
-                ));
+            DatabaseSinkType::Mongodb => MongoDbSinkFactory.build(&resolved),
+            DatabaseSinkType::Bigquery => {
+                return Err(
+                    "type bigquery is not available in this build of `kollect collect` yet; use type postgres or mongodb"
+                        .to_owned(),
+                );
             }
         }
         .map_err(|e| error_chain(&e))?;
