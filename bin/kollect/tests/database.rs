@@ -1,6 +1,6 @@
 //! `kollect collect` into the database sinks of the config folder: Postgres against the local
 //! server (127.0.0.1:5432, database `test`, started by `.ci/run`; `KOLLECT_IT_POSTGRES_DSN`
-//! overrides it), each test in its own schema; MongoDB against a SecantusDB server the test
+//! overrides it), each test in its own schema; MongoDB against a `SecantusDB` server the test
 //! starts.
 #![allow(missing_docs, clippy::unwrap_used, clippy::panic)]
 
@@ -240,7 +240,7 @@ fn a_wrong_connection_string_fails_the_run_without_revealing_it() {
     assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
 }
 
-/// A SecantusDB server (MongoDB wire protocol) on a free port, started by
+/// A `SecantusDB` server (MongoDB wire protocol) on a free port, started by
 /// `scripts/services/mongodb.sh` and stopped on drop.
 struct MongoServer {
     pidfile: tempfile::NamedTempFile,
