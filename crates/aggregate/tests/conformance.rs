@@ -798,13 +798,21 @@ fn reference_changes(old: &Snapshot, new: &Snapshot) -> [Vec<String>; 3] {
     let before: BTreeMap<_, _> = old.items().iter().map(|i| (i.key(), i)).collect();
     let after: BTreeMap<_, _> = new.items().iter().map(|i| (i.key(), i)).collect();
     let ids = |items: Vec<&TargetRow>| items.iter().map(|i| i.encode()).collect::<Vec<_>>();
-    let added = new.items().iter().filter(|i| !before.contains_key(&i.key())).collect();
+    let added = new
+        .items()
+        .iter()
+        .filter(|i| !before.contains_key(&i.key()))
+        .collect();
     let updated = new
         .items()
         .iter()
         .filter(|i| before.get(&i.key()).is_some_and(|p| !same(p, i)))
         .collect();
-    let removed = old.items().iter().filter(|i| !after.contains_key(&i.key())).collect();
+    let removed = old
+        .items()
+        .iter()
+        .filter(|i| !after.contains_key(&i.key()))
+        .collect();
     [ids(added), ids(updated), ids(removed)]
 }
 

@@ -16,3 +16,5 @@
 #[cfg(any(feature = "postgres", feature = "mongodb"))]
 pub mod database;
 pub mod snapshot;
+#[cfg(any(feature = "object-store", feature = "postgres", feature = "mongodb"))]
+mod tls;

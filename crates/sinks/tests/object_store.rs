@@ -926,7 +926,7 @@ fn bad_credentials_and_trust_are_refused_naming_the_field() {
     assert!(
         error
             .to_string()
-            .contains("spec.tls: the CA bundle holds no certificate"),
+            .contains("spec.tls: the CA bundle: it holds no CERTIFICATE block"),
         "{error}"
     );
     let dir = tempfile::tempdir().unwrap();

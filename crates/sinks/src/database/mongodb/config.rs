@@ -20,7 +20,6 @@ use kollect_export::{ResolvedSinkSpec, SinkError, SinkSpec};
 use mongodb::options::{
     ClientOptions, ConnectionString, HostInfo, ServerAddress, Tls as DriverTls,
 };
-use rustls_pki_types::{CertificateDer, pem::PemObject as _};
 
 use super::error::{Error, Redactor};
 use crate::database::connection_string;
@@ -308,27 +307,15 @@ pub struct Tls {
 
 impl Tls {
     fn parse(spec: &DatabaseSinkSpec, ca_bundle: Option<&[u8]>) -> Result<Self, SinkError> {
-        let insecure_skip_verify = spec
-            .common
-            .tls
-            .as_ref()
-            .and_then(|t| t.insecure_skip_verify)
-            .unwrap_or(false);
+        let insecure_skip_verify = crate::tls::insecure_skip_verify(&spec.common);
         let ca_pem = match ca_bundle {
             None => None,
             Some(pem) => {
-                let roots = CertificateDer::pem_slice_iter(pem)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|error| {
-                        SinkError::misconfigured(format!(
-                            "spec.tls: failed to parse CA bundle PEM: {error}"
-                        ))
-                    })?;
-                if roots.is_empty() {
-                    return Err(SinkError::misconfigured(
-                        "spec.tls: failed to parse CA bundle PEM: it holds no certificate",
-                    ));
-                }
+                crate::tls::pem_roots(pem).map_err(|error| {
+                    SinkError::misconfigured(format!(
+                        "spec.tls: failed to parse CA bundle PEM: {error}"
+                    ))
+                })?;
                 Some(pem.to_vec())
             }
         };

@@ -5,7 +5,7 @@ use std::{str::FromStr as _, time::Duration};
 
 use kollect_api::v1alpha1::{DatabaseSinkType, ProvisioningMode};
 use kollect_export::{ResolvedSinkSpec, SinkError, SinkSpec};
-use rustls_pki_types::{CertificateDer, pem::PemObject as _};
+use rustls_pki_types::CertificateDer;
 
 use crate::database::connection_string;
 
@@ -188,13 +188,7 @@ pub(crate) fn quote_ident(name: &str) -> String {
 
 impl Tls {
     fn new(dsn: &Dsn, spec: &ResolvedSinkSpec) -> Result<Self, SinkError> {
-        let insecure_skip_verify = spec
-            .spec()
-            .common()
-            .tls
-            .as_ref()
-            .and_then(|t| t.insecure_skip_verify)
-            .unwrap_or(false);
+        let insecure_skip_verify = crate::tls::insecure_skip_verify(spec.spec().common());
         let mut roots = match spec.ca_bundle() {
             Some(pem) => parse_roots(pem, "spec.tls CA bundle")?,
             None => Vec::new(),
@@ -246,15 +240,7 @@ impl Tls {
 }
 
 fn parse_roots(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, SinkError> {
-    let roots = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| SinkError::misconfigured(format!("{what} is not valid PEM: {error}")))?;
-    if roots.is_empty() {
-        return Err(SinkError::misconfigured(format!(
-            "{what} holds no CERTIFICATE block"
-        )));
-    }
-    Ok(roots)
+    crate::tls::pem_roots(pem).map_err(|error| SinkError::misconfigured(format!("{what}: {error}")))
 }
 
 /// A connection string with the settings tokio-postgres does not know taken out: `sslmode`

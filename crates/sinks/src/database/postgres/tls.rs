@@ -10,31 +10,21 @@ use rustls::{
         WebPkiServerVerifier,
         danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     },
-    crypto::CryptoProvider,
 };
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::config::{SslMode, Tls};
+use crate::tls::SignaturesOnly;
 
 /// The connector for `tls`: rustls whatever the mode (tokio-postgres only uses it when the mode
 /// asks for TLS).
 pub(crate) fn connector(tls: &Tls) -> Result<MakeRustlsConnect, SinkError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls_error =
-        |error: rustls::Error| SinkError::misconfigured(format!("postgres TLS setup: {error}"));
-    let verify = if tls.insecure_skip_verify {
-        Verify::Nothing
-    } else {
-        match tls.mode {
-            SslMode::Disable | SslMode::Prefer | SslMode::Require => Verify::Nothing,
-            SslMode::VerifyCa => Verify::Chain,
-            SslMode::VerifyFull => Verify::ChainAndName,
-        }
+    let setup_error = |error: &dyn std::fmt::Display| {
+        SinkError::misconfigured(format!("postgres TLS setup: {error}"))
     };
-    let inner = if verify == Verify::Nothing {
-        None
-    } else {
+    let checked = || -> Result<Arc<WebPkiServerVerifier>, SinkError> {
         let mut roots = RootCertStore::empty();
         for root in &tls.roots {
             roots.add(root.clone()).map_err(|error| {
@@ -43,45 +33,33 @@ pub(crate) fn connector(tls: &Tls) -> Result<MakeRustlsConnect, SinkError> {
                 ))
             })?;
         }
-        Some(
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                .build()
-                .map_err(|error| {
-                    SinkError::misconfigured(format!("postgres TLS setup: {error}"))
-                })?,
-        )
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+            .build()
+            .map_err(|e| setup_error(&e))
     };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+    let verifier: Arc<dyn ServerCertVerifier> = match tls.mode {
+        _ if tls.insecure_skip_verify => Arc::new(SignaturesOnly(Arc::clone(&provider))),
+        // `prefer`/`require` without a CA: encrypted, not authenticated (as libpq).
+        SslMode::Disable | SslMode::Prefer | SslMode::Require => {
+            Arc::new(SignaturesOnly(Arc::clone(&provider)))
+        }
+        SslMode::VerifyCa => Arc::new(ChainOnly(checked()?)),
+        SslMode::VerifyFull => checked()?,
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(tls_error)?
+        .map_err(|e| setup_error(&e))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Verifier {
-            verify,
-            inner,
-            provider,
-        }))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Verify {
-    /// `prefer`/`require` without a CA, or `insecureSkipVerify`: encrypted, not authenticated.
-    Nothing,
-    /// `verify-ca`: the chain must lead to the CA; the name is not checked.
-    Chain,
-    /// `verify-full`: the chain and the host name.
-    ChainAndName,
-}
-
+/// `verify-ca`: the chain must lead to the CA; the host name is not checked.
 #[derive(Debug)]
-struct Verifier {
-    verify: Verify,
-    inner: Option<Arc<WebPkiServerVerifier>>,
-    provider: Arc<CryptoProvider>,
-}
+struct ChainOnly(Arc<WebPkiServerVerifier>);
 
-impl ServerCertVerifier for Verifier {
+impl ServerCertVerifier for ChainOnly {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -90,13 +68,13 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(inner) = &self.inner else {
-            return Ok(ServerCertVerified::assertion());
-        };
-        match inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if self.verify == Verify::Chain => Ok(ServerCertVerified::assertion()),
+            )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -107,12 +85,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.0.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -121,17 +94,10 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.0.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.0.supported_verify_schemes()
     }
 }

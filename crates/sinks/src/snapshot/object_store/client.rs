@@ -25,12 +25,7 @@ use object_store::{
     local::LocalFileSystem,
     path::Path,
 };
-use rustls::{
-    DigitallySignedStruct, SignatureScheme,
-    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    crypto::CryptoProvider,
-    pki_types::{CertificateDer, ServerName, UnixTime},
-};
+use rustls::client::danger::ServerCertVerifier;
 
 use super::{
     config::{Config, Tls},
@@ -241,7 +236,7 @@ impl RingConnector {
             .with_safe_default_protocol_versions()
             .map_err(tls_error)?;
         let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify() {
-            Arc::new(NoVerification(provider))
+            Arc::new(crate::tls::SignaturesOnly(provider))
         } else {
             Arc::new(
                 rustls_platform_verifier::Verifier::new_with_extra_roots(
@@ -280,55 +275,6 @@ impl HttpConnector for RingConnector {
                 source: Box::new(source),
             })?;
         Ok(HttpClient::new(client))
-    }
-}
-
-/// `spec.tls.insecureSkipVerify`: accepts any certificate, still checks handshake signatures.
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -13,7 +13,7 @@ use std::fmt;
 
 use kollect_api::v1alpha1::{Compression as ApiCompression, SerializationFormat, SnapshotSinkSpec};
 use kollect_export::{ResolvedSinkSpec, SinkError, SinkSpec, SinkType};
-use rustls_pki_types::{CertificateDer, pem::PemObject as _};
+use rustls_pki_types::CertificateDer;
 
 use super::{
     error::ConfigError,
@@ -503,31 +503,11 @@ pub struct Tls {
 
 impl Tls {
     fn parse(spec: &SnapshotSinkSpec, ca_bundle: Option<&[u8]>) -> Result<Self, ConfigError> {
-        let insecure_skip_verify = spec
-            .common
-            .tls
-            .as_ref()
-            .and_then(|t| t.insecure_skip_verify)
-            .unwrap_or(false);
+        let insecure_skip_verify = crate::tls::insecure_skip_verify(&spec.common);
         let extra_roots = match ca_bundle {
             None => Vec::new(),
-            Some(pem) => {
-                let roots = CertificateDer::pem_slice_iter(pem)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|error| {
-                        ConfigError::new(
-                            "spec.tls",
-                            format!("the CA bundle is not valid PEM: {error}"),
-                        )
-                    })?;
-                if roots.is_empty() {
-                    return Err(ConfigError::new(
-                        "spec.tls",
-                        "the CA bundle holds no certificate",
-                    ));
-                }
-                roots
-            }
+            Some(pem) => crate::tls::pem_roots(pem)
+                .map_err(|error| ConfigError::new("spec.tls", format!("the CA bundle: {error}")))?,
         };
         Ok(Self {
             extra_roots,
