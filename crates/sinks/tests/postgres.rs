@@ -66,9 +66,7 @@ mod table {
             .unwrap()
             .get(0);
         assert_eq!(tables, 0, "the probe creates nothing");
-        sink.export(&batch(&*sink, &inventory("apps"), rows(2, 1), 0))
-            .await
-            .unwrap();
+        support::export(&*sink, &inventory("apps"), rows(2, 1), 0).await;
         let columns: Vec<(String, String, String, Option<String>)> = client
             .query(
                 "SELECT column_name::text, data_type::text, is_nullable::text, column_default::text \
@@ -135,10 +133,7 @@ mod table {
         let oid_sql = format!("SELECT '\"{schema}\".inventory'::regclass::oid");
         let before: u32 = client.query_one(&oid_sql, &[]).await.unwrap().get(0);
         let again = support::sink(&schema, "inventory", &json!({}));
-        again
-            .export(&batch(&*again, &inventory("apps"), rows(2, 1), 0))
-            .await
-            .unwrap();
+        support::export(&*again, &inventory("apps"), rows(2, 1), 0).await;
         let after: u32 = client.query_one(&oid_sql, &[]).await.unwrap().get(0);
         assert_eq!(after, before);
     }
@@ -199,21 +194,13 @@ mod table {
         support::schema(&client, &schema).await;
         support::table_with_write_counter(&client, &schema, "inventory").await;
         let sink = support::sink(&schema, "inventory", &json!({}));
-        sink.export(&batch(&*sink, &inventory("apps"), rows(40, 1), 0))
-            .await
-            .unwrap();
+        support::export(&*sink, &inventory("apps"), rows(40, 1), 0).await;
         let before = support::writes(&client, &schema).await;
         // A later export of the same rows, by this sink and by a fresh one (unknown state).
-        let again = sink
-            .export(&batch(&*sink, &inventory("apps"), rows(40, 1), 60))
-            .await
-            .unwrap();
+        let again = support::export(&*sink, &inventory("apps"), rows(40, 1), 60).await;
         assert!(!again.wrote);
         let fresh = support::sink(&schema, "inventory", &json!({}));
-        let verified = fresh
-            .export(&batch(&*fresh, &inventory("apps"), rows(40, 1), 120))
-            .await
-            .unwrap();
+        let verified = support::export(&*fresh, &inventory("apps"), rows(40, 1), 120).await;
         assert!(!verified.wrote, "the verify pass finds nothing to write");
         assert_eq!(support::writes(&client, &schema).await, before);
         let latest: chrono::DateTime<chrono::Utc> = client
@@ -242,9 +229,7 @@ mod table {
             json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema});
         let sink = support::build(&support::resolved(&postgres, &json!({}), &dsn));
         let apps = inventory("apps");
-        sink.export(&batch(&*sink, &apps, rows(100, 1), 0))
-            .await
-            .unwrap();
+        support::export(&*sink, &apps, rows(100, 1), 0).await;
         // Close the sink's sessions: any statement would have to open a new one.
         let sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
         client
@@ -262,10 +247,7 @@ mod table {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         for at in 1..=3 {
-            let receipt = sink
-                .export(&batch(&*sink, &apps, rows(100, 1), at))
-                .await
-                .unwrap();
+            let receipt = support::export(&*sink, &apps, rows(100, 1), at).await;
             assert!(!receipt.wrote);
         }
         let open: i64 = client.query_one(sessions, &[&app]).await.unwrap().get(0);
@@ -279,9 +261,7 @@ mod table {
         support::schema(&client, &schema).await;
         support::table_with_write_counter(&client, &schema, "inventory").await;
         let sink = support::sink(&schema, "inventory", &json!({}));
-        sink.export(&batch(&*sink, &inventory("apps"), rows(500, 1), 0))
-            .await
-            .unwrap();
+        support::export(&*sink, &inventory("apps"), rows(500, 1), 0).await;
         for (round, exporter) in [
             (1_i64, sink.clone()),
             (2, support::sink(&schema, "inventory", &json!({}))),
@@ -293,10 +273,8 @@ mod table {
                 &format!("app-{round:05}"),
                 r#"{"image":"app:2"}"#,
             );
-            let receipt = exporter
-                .export(&batch(&*exporter, &inventory("apps"), changed, round * 60))
-                .await
-                .unwrap();
+            let receipt =
+                support::export(&*exporter, &inventory("apps"), changed, round * 60).await;
             assert_eq!(
                 (receipt.rows_upserted, receipt.rows_deleted),
                 (1, 0),
@@ -308,15 +286,7 @@ mod table {
                 "round {round}"
             );
             // Leave the table as `rows(500, 1)` again for the next round.
-            exporter
-                .export(&batch(
-                    &*exporter,
-                    &inventory("apps"),
-                    rows(500, 1),
-                    round * 60 + 1,
-                ))
-                .await
-                .unwrap();
+            support::export(&*exporter, &inventory("apps"), rows(500, 1), round * 60 + 1).await;
         }
     }
 
@@ -327,26 +297,21 @@ mod table {
         support::schema(&client, &schema).await;
         let west = support::sink(&schema, "inventory", &json!({"cluster": "prod-west"}));
         let east = support::sink(&schema, "inventory", &json!({"cluster": "prod-east"}));
-        west.export(&batch(
+        support::export(
             &*west,
             &inventory("apps"),
             vec![row("conformance", "w", "{}")],
             0,
-        ))
-        .await
-        .unwrap();
-        east.export(&batch(
+        )
+        .await;
+        support::export(
             &*east,
             &inventory("apps"),
             vec![row("conformance", "e", "{}")],
             0,
-        ))
-        .await
-        .unwrap();
-        let receipt = west
-            .export(&batch(&*west, &inventory("apps"), Vec::new(), 10))
-            .await
-            .unwrap();
+        )
+        .await;
+        let receipt = support::export(&*west, &inventory("apps"), Vec::new(), 10).await;
         assert_eq!(receipt.rows_deleted, 1);
         let left: Vec<(String, String)> = client
             .query(
@@ -378,29 +343,12 @@ mod table {
         // 32 rows through one statement each: an empty first export, then a 32-row change set
         // would be bulk, so the row path gets 31 and the last row alone.
         let by_rows = support::sink(&schema, "by_rows", &json!({}));
-        by_rows
-            .export(&batch(&*by_rows, &inventory("apps"), Vec::new(), 0))
-            .await
-            .unwrap();
-        by_rows
-            .export(&batch(
-                &*by_rows,
-                &inventory("apps"),
-                items[..31].to_vec(),
-                0,
-            ))
-            .await
-            .unwrap();
-        by_rows
-            .export(&batch(&*by_rows, &inventory("apps"), items.clone(), 0))
-            .await
-            .unwrap();
+        support::export(&*by_rows, &inventory("apps"), Vec::new(), 0).await;
+        support::export(&*by_rows, &inventory("apps"), items[..31].to_vec(), 0).await;
+        support::export(&*by_rows, &inventory("apps"), items.clone(), 0).await;
         // The same rows copied through the staging table (first export of a fresh sink).
         let by_copy = support::sink(&schema, "by_copy", &json!({}));
-        by_copy
-            .export(&batch(&*by_copy, &inventory("apps"), items.clone(), 0))
-            .await
-            .unwrap();
+        support::export(&*by_copy, &inventory("apps"), items.clone(), 0).await;
         let dump = |table: &'static str| {
             let client = &client;
             let schema = schema.clone();
@@ -427,10 +375,7 @@ mod table {
         // Five rows gone: exactly five deletes.
         let before = support::writes(&client, &schema).await;
         let kept: Vec<_> = items.iter().skip(5).cloned().collect();
-        let receipt = by_copy
-            .export(&batch(&*by_copy, &inventory("apps"), kept, 10))
-            .await
-            .unwrap();
+        let receipt = support::export(&*by_copy, &inventory("apps"), kept, 10).await;
         assert_eq!((receipt.rows_upserted, receipt.rows_deleted), (0, 5));
         assert_eq!(support::writes(&client, &schema).await - before, 5);
         assert_eq!(dump("by_copy").await.len(), 27);
@@ -443,9 +388,7 @@ mod table {
         support::schema(&client, &schema).await;
         let sink = support::sink(&schema, "inventory", &json!({}));
         let v1 = rows(40, 1);
-        sink.export(&batch(&*sink, &inventory("apps"), v1.clone(), 0))
-            .await
-            .unwrap();
+        support::export(&*sink, &inventory("apps"), v1.clone(), 0).await;
         client
             .batch_execute(&format!(
                 r#"CREATE FUNCTION "{schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -503,9 +446,7 @@ mod table {
             .unwrap();
         let mut v3 = rows(38, 2);
         v3.push(row("conformance", "poison", "{}"));
-        sink.export(&batch(&*sink, &inventory("apps"), v3.clone(), 6))
-            .await
-            .unwrap();
+        support::export(&*sink, &inventory("apps"), v3.clone(), 6).await;
         assert_eq!(
             support::read_back(&client, &schema, "inventory", &inventory("apps"))
                 .await
@@ -522,16 +463,16 @@ mod table {
         let a = support::sink(&schema, "inventory", &json!({}));
         let b = support::sink(&schema, "inventory", &json!({}));
         let apps = inventory("apps");
-        a.export(&batch(&*a, &apps, rows(50, 1), 0)).await.unwrap();
+        support::export(&*a, &apps, rows(50, 1), 0).await;
         // B replaces half the rows; A's memory of the table is now wrong.
         let mut s2 = rows(25, 2);
         s2.push(row("conformance", "only-b", "{}"));
-        b.export(&batch(&*b, &apps, s2, 1)).await.unwrap();
+        support::export(&*b, &apps, s2, 1).await;
         let s3 = rows(50, 1)
             .into_iter()
             .chain([row("conformance", "only-a", "{}")])
             .collect::<Vec<_>>();
-        a.export(&batch(&*a, &apps, s3.clone(), 2)).await.unwrap();
+        support::export(&*a, &apps, s3.clone(), 2).await;
         let stored = kollect_export::Snapshot::new(
             support::read_back(&client, &schema, "inventory", &apps).await,
         );
@@ -573,9 +514,7 @@ mod table {
         let sink = support::build(&support::resolved(&postgres, &json!({}), &dsn));
         let apps = inventory("apps");
         let v1 = rows(40, 1);
-        sink.export(&batch(&*sink, &apps, v1.clone(), 0))
-            .await
-            .unwrap();
+        support::export(&*sink, &apps, v1.clone(), 0).await;
         client
             .batch_execute(&format!(
                 r#"CREATE FUNCTION "{schema}".slow() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -628,10 +567,7 @@ mod table {
             .batch_execute(&format!("DROP TRIGGER slow ON \"{schema}\".inventory"))
             .await
             .unwrap();
-        let receipt = sink
-            .export(&batch(&*sink, &apps, v2.clone(), 6))
-            .await
-            .unwrap();
+        let receipt = support::export(&*sink, &apps, v2.clone(), 6).await;
         assert!(receipt.wrote);
         let stored = kollect_export::Snapshot::new(
             support::read_back(&client, &schema, "inventory", &apps).await,
@@ -881,7 +817,7 @@ mod table {
 mod history {
     use serde_json::json;
 
-    use super::support::{self, batch, inventory, row, rows};
+    use super::support::{self, inventory, row, rows};
 
     /// `(name, image, valid_from offset, valid_to offset)` of every version, offsets in seconds
     /// after the first export.
@@ -942,40 +878,36 @@ mod history {
             &support::server_dsn(),
         ));
         let apps = inventory("apps");
-        sink.export(&batch(
+        support::export(
             &*sink,
             &apps,
             vec![app("a", "a:1"), app("b", "b:1"), app("c", "c:1")],
             0,
-        ))
-        .await
-        .unwrap();
+        )
+        .await;
         // b changes, c goes, d comes.
-        sink.export(&batch(
+        support::export(
             &*sink,
             &apps,
             vec![app("a", "a:1"), app("b", "b:2"), app("d", "d:1")],
             100,
-        ))
-        .await
-        .unwrap();
+        )
+        .await;
         // b changes twice in one instant: one version, the latest content.
-        sink.export(&batch(
+        support::export(
             &*sink,
             &apps,
             vec![app("a", "a:1"), app("b", "b:3"), app("d", "d:1")],
             200,
-        ))
-        .await
-        .unwrap();
-        sink.export(&batch(
+        )
+        .await;
+        support::export(
             &*sink,
             &apps,
             vec![app("a", "a:1"), app("b", "b:4"), app("d", "d:1")],
             200,
-        ))
-        .await
-        .unwrap();
+        )
+        .await;
         let s = |x: &str| x.to_owned();
         assert_eq!(
             versions(&client, &schema).await,
@@ -994,21 +926,16 @@ mod history {
             &json!({}),
             &support::server_dsn(),
         ));
-        fresh
-            .export(&batch(
-                &*fresh,
-                &apps,
-                vec![app("a", "a:2"), app("b", "b:4"), app("d", "d:1")],
-                300,
-            ))
-            .await
-            .unwrap();
+        support::export(
+            &*fresh,
+            &apps,
+            vec![app("a", "a:2"), app("b", "b:4"), app("d", "d:1")],
+            300,
+        )
+        .await;
         let mut many = rows(40, 1);
         many.push(app("a", "a:2"));
-        fresh
-            .export(&batch(&*fresh, &apps, many, 400))
-            .await
-            .unwrap();
+        support::export(&*fresh, &apps, many, 400).await;
         let open =
             names_and_images(&client, &schema, "inventory_history WHERE valid_to IS NULL").await;
         let current = names_and_images(&client, &schema, "inventory").await;
@@ -1032,30 +959,15 @@ mod history {
         support::schema(&client, &schema).await;
         let plain = support::sink(&schema, "inventory", &json!({}));
         let apps = inventory("apps");
-        plain
-            .export(&batch(
-                &*plain,
-                &apps,
-                vec![app("a", "a:1"), app("b", "b:1")],
-                0,
-            ))
-            .await
-            .unwrap();
+        support::export(&*plain, &apps, vec![app("a", "a:1"), app("b", "b:1")], 0).await;
         let with_history = json!({"databaseRef": {"name": "db"}, "table": "inventory", "schema": schema, "history": true});
         let sink = support::build(&support::resolved(
             &with_history,
             &json!({}),
             &support::server_dsn(),
         ));
-        let receipt = sink
-            .export(&batch(
-                &*sink,
-                &apps,
-                vec![app("a", "a:1"), app("b", "b:2")],
-                50,
-            ))
-            .await
-            .unwrap();
+        let receipt =
+            support::export(&*sink, &apps, vec![app("a", "a:1"), app("b", "b:2")], 50).await;
         assert_eq!(receipt.rows_upserted, 1, "only b changed");
         let s = |x: &str| x.to_owned();
         assert_eq!(

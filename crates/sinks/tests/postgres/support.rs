@@ -208,6 +208,18 @@ pub fn batch(
     .build()
 }
 
+/// Exports `rows` of `inventory` at `at` to `sink` (see [`batch`]); panics with the error.
+pub async fn export(
+    sink: &dyn Sink,
+    inventory: &InventoryKey,
+    rows: Vec<TargetRow>,
+    at: i64,
+) -> kollect_export::ExportReceipt {
+    sink.export(&batch(sink, inventory, rows, at))
+        .await
+        .unwrap_or_else(|error| panic!("export {inventory} to {sink}: {error}"))
+}
+
 /// 2026-01-15T12:00:00Z plus `seconds`.
 pub fn exported_at(seconds: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(1_768_478_400 + seconds, 0).unwrap()
