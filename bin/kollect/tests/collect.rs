@@ -516,18 +516,13 @@ fn a_dry_run_says_what_each_sink_would_get_and_writes_nothing() {
     assert!(!out.exists(), "a dry run creates nothing");
     assert_eq!(collect(&quickstart("cluster"), false).code, 0);
     // One image changed: the Git sink reads its branch back and names the change.
-    let edited = root.path().join("cluster");
-    std::fs::create_dir_all(&edited).unwrap();
-    for entry in std::fs::read_dir(quickstart("cluster")).unwrap() {
-        let entry = entry.unwrap();
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let text = if entry.file_name() == "shop.yaml" {
+    let edited = support::edited_cluster(root.path(), |name, text| {
+        if name == "shop.yaml" {
             text.replacen("nginx:1.27.2", "nginx:1.27.3", 1)
         } else {
             text
-        };
-        std::fs::write(edited.join(entry.file_name()), text).unwrap();
-    }
+        }
+    });
     let commits = git(&out.join("inventory.git"), &["rev-list", "--count", "main"]);
     let dry = collect(&edited, true);
     assert_eq!(dry.code, 0, "{}", dry.stderr);

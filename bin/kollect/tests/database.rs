@@ -63,30 +63,27 @@ fn config_with_postgres(root: &Path, schema: &str, sink_type: &str) -> std::path
 
 /// A copy of the quickstart's cluster under `root/cluster` with its first Service left out.
 fn without_one_service(root: &Path) -> std::path::PathBuf {
-    let edited = root.join("cluster");
-    std::fs::create_dir_all(&edited).unwrap();
     let mut removed = false;
-    for entry in std::fs::read_dir(quickstart("cluster")).unwrap() {
-        let entry = entry.unwrap();
-        let mut text = std::fs::read_to_string(entry.path()).unwrap();
-        if !removed {
-            let documents: Vec<&str> = text.split("\n---\n").collect();
-            if let Some(at) = documents
-                .iter()
-                .position(|d| d.contains("\nkind: Service\n"))
-            {
-                let kept: Vec<&str> = documents
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i != at)
-                    .map(|(_, d)| *d)
-                    .collect();
-                text = kept.join("\n---\n");
-                removed = true;
-            }
+    let edited = support::edited_cluster(root, |_, text| {
+        if removed {
+            return text;
         }
-        std::fs::write(edited.join(entry.file_name()), text).unwrap();
-    }
+        let documents: Vec<&str> = text.split("\n---\n").collect();
+        let Some(at) = documents
+            .iter()
+            .position(|d| d.contains("\nkind: Service\n"))
+        else {
+            return text;
+        };
+        removed = true;
+        let kept: Vec<&str> = documents
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != at)
+            .map(|(_, d)| *d)
+            .collect();
+        kept.join("\n---\n")
+    });
     assert!(removed, "the dump has a Service manifest");
     edited
 }

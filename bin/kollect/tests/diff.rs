@@ -343,18 +343,13 @@ fn a_parquet_export_is_compared_with_the_live_state() {
         "{}",
         same.stdout
     );
-    let edited = root.path().join("cluster");
-    std::fs::create_dir_all(&edited).unwrap();
-    for entry in std::fs::read_dir(&cluster).unwrap() {
-        let entry = entry.unwrap();
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let text = if entry.file_name() == "shop.yaml" {
+    let edited = support::edited_cluster(root.path(), |name, text| {
+        if name == "shop.yaml" {
             text.replace("nginx:1.27.2", "nginx:1.27.9")
         } else {
             text
-        };
-        std::fs::write(edited.join(entry.file_name()), text).unwrap();
-    }
+        }
+    });
     let changed = diff(&edited);
     assert_eq!(changed.code, 1, "{}{}", changed.stdout, changed.stderr);
     assert!(

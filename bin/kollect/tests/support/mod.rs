@@ -55,3 +55,20 @@ pub(crate) fn quickstart_config(root: &Path, sinks: bool) -> PathBuf {
     }
     target
 }
+
+/// A copy of the quickstart's cluster dump at `root/cluster`, each file's text passed through
+/// `edit(file name, text)`.
+pub(crate) fn edited_cluster(
+    root: &Path,
+    mut edit: impl FnMut(&std::ffi::OsStr, String) -> String,
+) -> PathBuf {
+    let edited = root.join("cluster");
+    std::fs::create_dir_all(&edited).unwrap();
+    for entry in std::fs::read_dir(quickstart("cluster")).unwrap() {
+        let entry = entry.unwrap();
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let text = edit(&entry.file_name(), text);
+        std::fs::write(edited.join(entry.file_name()), text).unwrap();
+    }
+    edited
+}
