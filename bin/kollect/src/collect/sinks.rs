@@ -30,13 +30,40 @@ use crate::output;
 /// A built sink.
 pub(crate) struct Built {
     pub(crate) id: SinkId,
-    /// `None` only in dry runs, for a local destination that does not exist yet (building the
-    /// sink would create it).
-    sink: Option<Arc<dyn Sink>>,
+    backend: Backend,
     /// `spec.cluster`: the cluster name of this sink's exports, whatever the context.
     cluster: Option<String>,
-    /// The local destination that does not exist yet (dry runs only): it holds nothing.
-    missing: Option<String>,
+}
+
+/// What a [`Built`] sink writes to.
+enum Backend {
+    /// The backend, with the export layers.
+    Ready(Arc<dyn Sink>),
+    /// Dry runs only: a local destination that does not exist yet (building the backend would
+    /// create it); it holds nothing.
+    Missing(String),
+}
+
+impl Built {
+    /// The backend, unless the destination is missing (dry runs only).
+    fn sink(&self) -> Option<&Arc<dyn Sink>> {
+        match &self.backend {
+            Backend::Ready(sink) => Some(sink),
+            Backend::Missing(_) => None,
+        }
+    }
+
+    /// An export of `snapshot` as `inventory`, under this sink's cluster, else `cluster`.
+    fn batch(
+        &self,
+        inventory: &InventoryKey,
+        snapshot: &Arc<kollect_aggregate::Snapshot>,
+        cluster: &str,
+    ) -> ExportBatch {
+        ExportBatch::builder(inventory.clone(), self.id.clone(), Arc::clone(snapshot))
+            .cluster(self.cluster.as_deref().unwrap_or(cluster))
+            .build()
+    }
 }
 
 /// Builds every sink of `config`; all problems are returned together, one line each. With
@@ -80,9 +107,8 @@ pub(crate) fn build(config: &Config, create: bool) -> Result<Vec<Built>, Vec<Str
             if let Some(path) = missing {
                 return Ok(Built {
                     id,
-                    sink: None,
+                    backend: Backend::Missing(path),
                     cluster: None,
-                    missing: Some(path),
                 });
             }
             let backend = match sink.spec.sink_type {
@@ -100,10 +126,9 @@ pub(crate) fn build(config: &Config, create: bool) -> Result<Vec<Built>, Vec<Str
             .map_err(|e| error_chain(&e))?;
             let sink_type = SinkType::from(sink.spec.sink_type);
             Ok(Built {
-                sink: Some(backend.layered(&layers, &id, sink_type)),
+                backend: Backend::Ready(backend.layered(&layers, &id, sink_type)),
                 id,
                 cluster: sink.spec.common.cluster.clone().filter(|c| !c.is_empty()),
-                missing: None,
             })
         }) {
             Ok(sink) => built.push(sink),
@@ -167,10 +192,9 @@ fn build_database(
         .map_err(|e| error_chain(&e))?;
         let sink_type = SinkType::from(sink.spec.sink_type);
         Ok(Built {
-            sink: Some(backend.layered(layers, &id, sink_type)),
+            backend: Backend::Ready(backend.layered(layers, &id, sink_type)),
             id,
             cluster: sink.spec.common.cluster.clone().filter(|c| !c.is_empty()),
-            missing: None,
         })
     })
 }
@@ -287,38 +311,20 @@ pub(crate) async fn export(
     outcomes: &[TargetOutcome],
     collected: u8,
 ) -> u8 {
-    let mut failed = false;
     let mut delivered = false;
-    // Each target's snapshot is shared by every sink: one `Arc`, not one copy per sink.
-    let mut targets = Vec::new();
-    for outcome in outcomes {
-        let Some(snapshot) = &outcome.snapshot else {
-            continue;
-        };
-        match format!("{}/{}", outcome.namespace, outcome.name).parse::<InventoryKey>() {
-            Ok(inventory) => targets.push((outcome, inventory, Arc::new(snapshot.clone()))),
-            Err(error) => {
-                failed = true;
-                output::error_line(&format!(
-                    "error: context {context}: target {}/{} cannot be exported: {error}",
-                    outcome.namespace, outcome.name
-                ));
-            }
-        }
-    }
+    let (targets, mut failed) = exportable(context, outcomes);
     for built in sinks {
+        let Some(sink) = built.sink() else {
+            continue; // dry runs only
+        };
         let (mut written, mut unchanged) = (0, 0);
         let progress = ContextProgress::exporting(context, &built.id.to_string(), targets.len());
         for (outcome, inventory, snapshot) in &targets {
             progress.kind(&format!("{}/{}", outcome.namespace, outcome.name));
-            let batch =
-                ExportBatch::builder(inventory.clone(), built.id.clone(), Arc::clone(snapshot))
-                    .cluster(built.cluster.as_deref().unwrap_or(cluster))
-                    .build();
-            let Some(sink) = &built.sink else {
-                continue;
-            };
-            match sink.export(&batch).await {
+            match sink
+                .export(&built.batch(inventory, snapshot, cluster))
+                .await
+            {
                 Ok(receipt) if receipt.wrote => written += 1,
                 Ok(_) => unchanged += 1,
                 Err(error) => {
@@ -349,6 +355,36 @@ pub(crate) async fn export(
     }
 }
 
+/// A target to export: its outcome, its inventory key and its snapshot.
+type Exportable<'o> = (
+    &'o TargetOutcome,
+    InventoryKey,
+    Arc<kollect_aggregate::Snapshot>,
+);
+
+/// The targets that have a snapshot, each with its inventory key and its snapshot in one `Arc`
+/// shared by every sink; and whether a target's key could not be built (reported here).
+fn exportable<'o>(context: &str, outcomes: &'o [TargetOutcome]) -> (Vec<Exportable<'o>>, bool) {
+    let mut failed = false;
+    let mut targets = Vec::new();
+    for outcome in outcomes {
+        let Some(snapshot) = &outcome.snapshot else {
+            continue;
+        };
+        match format!("{}/{}", outcome.namespace, outcome.name).parse::<InventoryKey>() {
+            Ok(inventory) => targets.push((outcome, inventory, Arc::new(snapshot.clone()))),
+            Err(error) => {
+                failed = true;
+                output::error_line(&format!(
+                    "error: context {context}: target {}/{} cannot be exported: {error}",
+                    outcome.namespace, outcome.name
+                ));
+            }
+        }
+    }
+    (targets, failed)
+}
+
 /// `--dry-run` with sinks: reads back what each sink holds for each target and says what an
 /// export would add, change and remove there; writes nothing. Returns the context's exit code
 /// given the code of its collection (`collected`).
@@ -359,32 +395,23 @@ pub(crate) async fn dry_run(
     outcomes: &[TargetOutcome],
     collected: u8,
 ) -> u8 {
-    let mut failed = false;
     let mut answered = false;
+    let (targets, mut failed) = exportable(context, outcomes);
     for built in sinks {
-        for outcome in outcomes {
-            let Some(snapshot) = &outcome.snapshot else {
-                continue;
-            };
-            let target = format!("{}/{}", outcome.namespace, outcome.name);
-            let Ok(inventory) = target.parse::<InventoryKey>() else {
-                continue;
-            };
-            let snapshot = Arc::new(snapshot.clone());
-            let batch = ExportBatch::builder(inventory, built.id.clone(), Arc::clone(&snapshot))
-                .cluster(built.cluster.as_deref().unwrap_or(cluster))
-                .build();
+        for (outcome, inventory, snapshot) in &targets {
             let prefix = format!(
-                "dry run: context {context}: sink {}: target {target}",
-                built.id
+                "dry run: context {context}: sink {}: target {}/{}",
+                built.id, outcome.namespace, outcome.name
             );
-            let stored = match (&built.sink, &built.missing) {
-                (Some(sink), _) => sink.stored(&batch).await,
-                (None, missing) => {
+            let stored = match &built.backend {
+                Backend::Ready(sink) => {
+                    sink.stored(&built.batch(inventory, snapshot, cluster))
+                        .await
+                }
+                Backend::Missing(path) => {
                     answered = true;
                     output::error_line(&format!(
-                        "{prefix}: would create {} and add {} row(s)",
-                        missing.as_deref().unwrap_or("the destination"),
+                        "{prefix}: would create {path} and add {} row(s)",
                         snapshot.len()
                     ));
                     continue;
@@ -395,7 +422,7 @@ pub(crate) async fn dry_run(
                     answered = true;
                     let changes = kollect_aggregate::ChangeSet::between(
                         &kollect_aggregate::Snapshot::new(rows),
-                        &snapshot,
+                        snapshot,
                     );
                     if changes.is_empty() {
                         output::error_line(&format!(
@@ -457,13 +484,13 @@ pub(crate) async fn export_target(
         .map_err(|e| e.to_string())?;
     let mut delivered = Vec::with_capacity(sinks.len());
     for built in sinks {
-        let batch = ExportBatch::builder(inventory.clone(), built.id.clone(), Arc::clone(snapshot))
-            .cluster(built.cluster.as_deref().unwrap_or(cluster))
-            .build();
-        let Some(sink) = &built.sink else {
-            continue;
+        let Some(sink) = built.sink() else {
+            continue; // dry runs only
         };
-        let outcome = match sink.export(&batch).await {
+        let outcome = match sink
+            .export(&built.batch(&inventory, snapshot, cluster))
+            .await
+        {
             Ok(receipt) => Ok(receipt.wrote),
             Err(error) => Err(format!(
                 "{} ({})",
