@@ -15,5 +15,4 @@ pub mod postgres;
 mod rows;
 
 pub use rows::{DatabaseRow, Partition};
-#[allow(unused_imports)] // used by the backends
-pub(crate) use rows::{connection_string, resource_namespace};
+pub(crate) use rows::connection_string;

@@ -86,7 +86,7 @@ impl<'a> DatabaseRow<'a> {
 }
 
 /// `resource_namespace` of `item`: its namespace, or the inventory namespace when it has none.
-pub(crate) fn resource_namespace<'a>(item: &'a TargetRow, partition: &'a Partition) -> &'a str {
+fn resource_namespace<'a>(item: &'a TargetRow, partition: &'a Partition) -> &'a str {
     if item.row.namespace.is_empty() {
         &partition.namespace
     } else {
