@@ -14,5 +14,5 @@ pub mod postgres;
 
 mod rows;
 
-pub use rows::{DatabaseRow, Partition};
 pub(crate) use rows::connection_string;
+pub use rows::{DatabaseRow, Partition};
